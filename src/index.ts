@@ -1,0 +1,13 @@
+/**
+ * tallydb: a verifiable causal key-value database.
+ * @example
+ * import { Tally } from 'tallydb';
+ * const db = await Tally.open('./tally-data');
+ * const { receipt } = await db.tenant('acme').log('user.login', { email: 'a@b.c' });
+ */
+export { Tally, type TallyOptions } from './store/tally.js';
+export { TenantHandle, type Actor, type Role, type WriteResult } from './store/tenant.js';
+export { TallyError, type ErrorCode } from './core/errors.js';
+export { verifyReceipt } from './core/verify-receipt.js';
+export type { ReceiptJson, Receipt } from './core/receipt.js';
+export type { JournalVerdict } from './journal/verify-journal.js';

@@ -1,0 +1,142 @@
+/**
+ * Group commit: appends that arrive together share one LMDB write
+ * transaction and one fsync, and are acknowledged only after that
+ * transaction is durable.
+ *
+ * Requests queue here; one transaction runs at a time. While it commits,
+ * new requests queue up and form the next batch, so under load batches grow
+ * and the cost of an fsync is shared. With lmdb-js's overlappingSync the
+ * next batch is built while the previous one is flushed; each batch is
+ * acknowledged from `flushed`, which resolves in commit order.
+ */
+import { TallyError } from '../core/errors.js';
+
+/** One unit of work run inside the shared transaction. */
+export interface BatchWork<R> {
+  /**
+   * Runs synchronously inside the write transaction. Throwing a
+   * TallyError rejects only this request; the caller must not have written
+   * anything before throwing.
+   */
+  run(): R;
+}
+
+/** Callbacks a batch owner provides around the per-request work. */
+export interface BatchHooks<R, A> {
+  /** Runs in the transaction before the first request of the batch. */
+  begin(): void;
+  /** Runs in the transaction after every request of the batch (e.g. sign checkpoints). */
+  finish(results: ({ ok: true; value: R } | { ok: false; error: unknown })[]): void;
+  /** Runs after the batch is durable, outside the transaction; turns a result into the acknowledgement. */
+  acknowledge(value: R): A;
+}
+
+interface Pending<R, A> {
+  work: BatchWork<R>;
+  resolve: (value: A) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Minimal surface of the lmdb-js root database that group commit needs. */
+export interface Transactor {
+  childTransaction<T>(fn: () => T): Promise<T>;
+  readonly flushed: Promise<unknown> | PromiseLike<unknown>;
+}
+
+/** Largest number of requests in one transaction; bounds transaction size and latency. */
+export const MAX_BATCH = 1024;
+
+/** Maps low-level storage failures to stable codes. */
+export function storageError(err: unknown): unknown {
+  if (err instanceof TallyError) return err;
+  const msg = String((err as Error)?.message ?? err);
+  if (/MDB_MAP_FULL|ENOSPC|No space left|MDB_DISK_FULL/i.test(msg)) {
+    return new TallyError('storage_full', 'storage is full: the write was not stored', { cause: err });
+  }
+  return new TallyError('internal_error', 'the write could not be committed', { cause: err });
+}
+
+/** The group-commit queue of one environment. */
+export class GroupCommit<R, A> {
+  private queue: Pending<R, A>[] = [];
+  private running = false;
+  private closed = false;
+  private idle: Promise<void> = Promise.resolve();
+  private markIdle: () => void = () => {};
+
+  constructor(
+    private readonly txn: Transactor,
+    private readonly hooks: BatchHooks<R, A>,
+  ) {}
+
+  /** Queues work; resolves with its acknowledgement once its batch is durable. */
+  submit(work: BatchWork<R>): Promise<A> {
+    if (this.closed) return Promise.reject(new TallyError('closed', 'the database is closed'));
+    return new Promise<A>((resolve, reject) => {
+      this.queue.push({ work, resolve, reject });
+      if (!this.running) {
+        this.running = true;
+        this.idle = new Promise((r) => (this.markIdle = r));
+        // Let every request issued in this event-loop turn join the batch.
+        setImmediate(() => void this.drain());
+      }
+    });
+  }
+
+  /** Stops accepting work and waits until everything queued is durable and acknowledged. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.idle;
+  }
+
+  private async drain(): Promise<void> {
+    const acks: Promise<void>[] = [];
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, MAX_BATCH);
+      let results: ({ ok: true; value: R } | { ok: false; error: unknown })[];
+      try {
+        // A child transaction, so an unexpected error aborts every write of the batch.
+        results = await this.txn.childTransaction(() => {
+          this.hooks.begin();
+          const out = batch.map((p) => {
+            try {
+              return { ok: true as const, value: p.work.run() };
+            } catch (error) {
+              if (error instanceof TallyError) return { ok: false as const, error };
+              throw error;
+            }
+          });
+          this.hooks.finish(out);
+          return out;
+        });
+      } catch (err) {
+        const error = storageError(err);
+        for (const p of batch) p.reject(error);
+        continue;
+      }
+      const flushed = Promise.resolve(this.txn.flushed);
+      acks.push(
+        flushed.then(
+          () => {
+            batch.forEach((p, i) => {
+              const r = results[i]!;
+              if (!r.ok) return p.reject(r.error);
+              try {
+                p.resolve(this.hooks.acknowledge(r.value));
+              } catch (err) {
+                p.reject(err);
+              }
+            });
+          },
+          (err) => {
+            const error = storageError(err);
+            for (const p of batch) p.reject(error);
+          },
+        ),
+      );
+    }
+    this.running = false;
+    await Promise.all(acks);
+    if (!this.running) this.markIdle();
+  }
+}

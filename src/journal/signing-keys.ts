@@ -1,0 +1,111 @@
+/**
+ * The node's Ed25519 signing keys, kept in `<dir>/keys.json` (mode 0600).
+ *
+ * The first open creates one key under a node name; rotation appends a new
+ * key and makes it active, keeping the old ones so checkpoints they signed
+ * stay verifiable. Signing uses node:crypto (about ten times faster than
+ * noble here); Ed25519 is deterministic, and a test checks both produce the
+ * same bytes, so `core/` verifies with noble what this module signs.
+ */
+import { createPrivateKey, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { fromBase64, toBase64, toHex } from '../core/bytes.js';
+import { publicKeyOf } from '../core/ed25519.js';
+import { isValidKeyName, verifierKeyOf, type NoteSigner, type VerifierKey } from '../core/note.js';
+import { TallyError } from '../core/errors.js';
+
+/** One stored key. */
+interface StoredKey {
+  seed: string;
+  created: number;
+}
+
+interface KeyFile {
+  name: string;
+  /** Oldest first; the last one is active. */
+  keys: StoredKey[];
+}
+
+const PKCS8_ED25519_PREFIX = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20]);
+
+/** A {@link NoteSigner} backed by node:crypto for a raw 32-byte seed. */
+export function nodeSigner(name: string, seed: Uint8Array): NoteSigner {
+  const der = Buffer.concat([PKCS8_ED25519_PREFIX, seed]);
+  const key: KeyObject = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  return { name, publicKey: publicKeyOf(seed), sign: (m) => new Uint8Array(sign(null, m, key)) };
+}
+
+/** The key ring of a data directory. */
+export class SigningKeys {
+  private constructor(
+    private readonly path: string,
+    private file: KeyFile,
+    private signerCache: NoteSigner,
+  ) {}
+
+  /**
+   * Loads `<dir>/keys.json`, creating it with a fresh key on first open.
+   * @param name node name for a new key file (default `tally-` + 8 random hex digits).
+   */
+  static open(dir: string, name?: string): SigningKeys {
+    const path = join(dir, 'keys.json');
+    let file: KeyFile;
+    if (existsSync(path)) {
+      file = JSON.parse(readFileSync(path, 'utf8')) as KeyFile;
+      if (!isValidKeyName(file.name) || !Array.isArray(file.keys) || file.keys.length === 0) {
+        throw new TallyError('internal_error', `${path} is not a valid key file`);
+      }
+    } else {
+      const nodeName = name ?? `tally-${toHex(randomBytes(4))}`;
+      if (!isValidKeyName(nodeName) || nodeName.includes('/')) throw new TallyError('bad_request', `invalid node name ${JSON.stringify(nodeName)}`);
+      file = { name: nodeName, keys: [{ seed: toBase64(randomBytes(32)), created: Date.now() }] };
+      writeKeyFile(path, file);
+    }
+    const active = file.keys[file.keys.length - 1]!;
+    return new SigningKeys(path, file, nodeSigner(file.name, fromBase64(active.seed)));
+  }
+
+  /** The node name: the key name of every signature and the first part of every origin. */
+  get name(): string {
+    return this.file.name;
+  }
+
+  /** The signer of the active key. */
+  get signer(): NoteSigner {
+    return this.signerCache;
+  }
+
+  /** Verifier key of the active key. */
+  activeVerifierKey(): VerifierKey {
+    return verifierKeyOf(this.file.name, this.signerCache.publicKey);
+  }
+
+  /** Every verifier key, oldest first; old keys stay valid for what they signed. */
+  verifierKeys(): VerifierKey[] {
+    return this.file.keys.map((k) => verifierKeyOf(this.file.name, publicKeyOf(fromBase64(k.seed))));
+  }
+
+  /** Creates a new active key; returns its verifier key. */
+  rotate(): VerifierKey {
+    const next: KeyFile = { name: this.file.name, keys: [...this.file.keys, { seed: toBase64(randomBytes(32)), created: Date.now() }] };
+    writeKeyFile(this.path, next);
+    this.file = next;
+    this.signerCache = nodeSigner(next.name, fromBase64(next.keys[next.keys.length - 1]!.seed));
+    return this.activeVerifierKey();
+  }
+}
+
+/** Writes the key file atomically and durably: temp file (0600), fsync, rename. */
+function writeKeyFile(path: string, file: KeyFile): void {
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, JSON.stringify(file, null, 2) + '\n', { mode: 0o600 });
+  chmodSync(tmp, 0o600);
+  const fd = openSync(tmp, 'r+');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}

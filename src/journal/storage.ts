@@ -1,0 +1,99 @@
+/**
+ * The LMDB environment of one data directory and the named databases the
+ * journal keeps in it. One environment holds every tenant's journal, so a
+ * batch that touches several tenants still commits in one transaction.
+ *
+ * Keys are lmdb-js ordered-binary arrays led by the tenant's numeric id, so
+ * each tenant's records are one contiguous key range. Byte values use the
+ * `binary` encoding so what is hashed is exactly what is stored.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { open, type Database, type RootDatabase } from 'lmdb';
+
+/** A tenant's registry record. */
+export interface TenantRecord {
+  /** Numeric id used in every storage key of the tenant. */
+  readonly id: number;
+  readonly name: string;
+  /** Creation time, Unix ms. */
+  readonly created: number;
+  /** Plan name; the store layer gives it meaning. */
+  plan: string;
+}
+
+/** The head of a tenant's journal: what the next append chains onto. */
+export interface HeadRecord {
+  /** Number of events (the next seq). */
+  size: number;
+  /** Hash of the last event, or 32 zero bytes. */
+  head: Uint8Array;
+  /** Time of the last event (Unix ms), or 0. */
+  time: number;
+}
+
+/** Options for {@link openStorage}. */
+export interface StorageOptions {
+  /** Initial LMDB map size in bytes; lmdb-js grows it as needed. */
+  mapSize?: number;
+  readOnly?: boolean;
+}
+
+/** The open environment and the journal's databases. */
+export interface Storage {
+  readonly root: RootDatabase;
+  /** name → {@link TenantRecord} */
+  readonly tenants: Database<TenantRecord, string>;
+  /** [tid] → {@link HeadRecord} */
+  readonly heads: Database<HeadRecord, number>;
+  /** [tid, seq] → canonical header bytes */
+  readonly events: Database<Uint8Array, [number, number]>;
+  /** [tid, seq] → salt ‖ payload bytes (deleted by erasure) */
+  readonly payloads: Database<Uint8Array, [number, number]>;
+  /** [tid, level, index] → complete-subtree hash */
+  readonly nodes: Database<Uint8Array, [number, number, number]>;
+  /** [tid, size] → signed checkpoint note */
+  readonly checkpoints: Database<string, [number, number]>;
+  /** [tid, keyspace, key, seq] → event hash; keyspace 'b' blocks, 'k' log kinds */
+  readonly keyIndex: Database<Uint8Array, [number, string, string, number]>;
+  /** Opens another named database in the same environment (for upper layers). */
+  openDB<V, K extends import('lmdb').Key>(name: string, encoding: 'binary' | 'msgpack' | 'string'): Database<V, K>;
+  close(): Promise<void>;
+}
+
+/** Path of the LMDB environment inside a data directory. */
+export function lmdbPath(dir: string): string {
+  return join(dir, 'journal');
+}
+
+/**
+ * Opens (creating if needed) the environment of a data directory.
+ * The databases are opened once here so every layer shares the handles.
+ */
+export function openStorage(dir: string, opts: StorageOptions = {}): Storage {
+  mkdirSync(lmdbPath(dir), { recursive: true, mode: 0o700 });
+  const root = open({
+    path: lmdbPath(dir),
+    maxDbs: 32,
+    // overlappingSync: commits return before the fsync; the writer awaits
+    // `flushed` before acknowledging, so durability is kept and fsyncs of
+    // consecutive batches overlap with the next batch's work.
+    overlappingSync: true,
+    ...(opts.mapSize !== undefined ? { mapSize: opts.mapSize } : {}),
+    ...(opts.readOnly ? { readOnly: true } : {}),
+  });
+  const db = <V, K extends import('lmdb').Key>(name: string, encoding: 'binary' | 'msgpack' | 'string') =>
+    root.openDB<V, K>({ name, encoding });
+  return {
+    root,
+    tenants: db('tenants', 'msgpack'),
+    heads: db('heads', 'msgpack'),
+    events: db('events', 'binary'),
+    payloads: db('payloads', 'binary'),
+    nodes: db('nodes', 'binary'),
+    checkpoints: db('checkpoints', 'string'),
+    keyIndex: db('key-index', 'binary'),
+    openDB: db,
+    close: () => root.close(),
+  };
+}
