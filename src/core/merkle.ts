@@ -18,6 +18,7 @@ export type PerfectNode = (level: number, index: number) => Uint8Array;
 
 /** Largest power of two strictly less than `n` (n ≥ 2). */
 export function splitPoint(n: number): number {
+  if (!Number.isSafeInteger(n) || n < 2) throw new RangeError(`no power of two is strictly below ${n}`);
   let k = 1;
   while (k * 2 < n) k *= 2;
   return k;
@@ -32,12 +33,17 @@ function isPow2(n: number): boolean {
  * RFC 9162's recursion produces it (a multiple of the largest power of two
  * below the range length, or of the range length when that is a power of two).
  */
-export function rangeHash(hasher: TreeHasher, perfect: PerfectNode, start: number, end: number): Uint8Array {
+export function rangeHash(hasher: TreeHasher, perfect: PerfectNode, start: number, end: number, memo?: Map<string, Uint8Array>): Uint8Array {
   const n = end - start;
   if (n === 0) return hasher.empty;
   if (isPow2(n) && start % n === 0) return perfect(Math.log2(n), start / n);
+  const memoKey = memo ? `${start}:${end}` : '';
+  const hit = memo?.get(memoKey);
+  if (hit) return hit;
   const k = splitPoint(n);
-  return hasher.node(rangeHash(hasher, perfect, start, start + k), rangeHash(hasher, perfect, start + k, end));
+  const h = hasher.node(rangeHash(hasher, perfect, start, start + k, memo), rangeHash(hasher, perfect, start + k, end, memo));
+  memo?.set(memoKey, h);
+  return h;
 }
 
 /** Root hash of a tree of `size` leaves. */
@@ -47,10 +53,14 @@ export function treeRoot(hasher: TreeHasher, perfect: PerfectNode, size: number)
 
 /**
  * Inclusion proof (RFC 9162 §2.1.3.1) of leaf `index` in the tree of `size`
- * leaves, ordered from the leaf upward.
+ * leaves, ordered from the leaf upward. Pass one `memo` map when proving
+ * many leaves of the same tree (a batch of receipts): shared ranges are
+ * hashed once. A memo is valid only for lookups into one fixed tree.
  */
-export function inclusionProof(hasher: TreeHasher, perfect: PerfectNode, index: number, size: number): Uint8Array[] {
-  if (!(index >= 0 && index < size)) throw new RangeError(`leaf index ${index} is outside a tree of size ${size}`);
+export function inclusionProof(hasher: TreeHasher, perfect: PerfectNode, index: number, size: number, memo?: Map<string, Uint8Array>): Uint8Array[] {
+  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || index >= size) {
+    throw new RangeError(`leaf index ${index} is outside a tree of size ${size}`);
+  }
   const out: Uint8Array[] = [];
   let start = 0;
   let end = size;
@@ -58,10 +68,10 @@ export function inclusionProof(hasher: TreeHasher, perfect: PerfectNode, index: 
   while (end - start > 1) {
     const k = splitPoint(end - start);
     if (index < start + k) {
-      out.push(rangeHash(hasher, perfect, start + k, end));
+      out.push(rangeHash(hasher, perfect, start + k, end, memo));
       end = start + k;
     } else {
-      out.push(rangeHash(hasher, perfect, start, start + k));
+      out.push(rangeHash(hasher, perfect, start, start + k, memo));
       start = start + k;
     }
   }
@@ -73,7 +83,9 @@ export function inclusionProof(hasher: TreeHasher, perfect: PerfectNode, index: 
  * prefix of the tree of `newSize` leaves. Empty when the sizes are equal.
  */
 export function consistencyProof(hasher: TreeHasher, perfect: PerfectNode, oldSize: number, newSize: number): Uint8Array[] {
-  if (!(oldSize > 0 && oldSize <= newSize)) throw new RangeError(`no consistency proof from size ${oldSize} to ${newSize}`);
+  if (!Number.isSafeInteger(oldSize) || !Number.isSafeInteger(newSize) || oldSize <= 0 || oldSize > newSize) {
+    throw new RangeError(`no consistency proof from size ${oldSize} to ${newSize}`);
+  }
   const out: Uint8Array[] = [];
   let m = oldSize;
   let start = 0;
@@ -151,9 +163,12 @@ export function verifyConsistency(
   proof: readonly Uint8Array[],
 ): boolean {
   if (!validSize(oldSize) || !validSize(newSize) || oldSize > newSize) return false;
-  if (!validHash(hasher, oldRoot) || !validHash(hasher, newRoot) || !proof.every((p) => validHash(hasher, p))) return false;
+  // A proof from the empty tree proves nothing, so it is always refused.
+  if (oldSize === 0) return false;
+  // Equal sizes: the trees are consistent exactly when the roots are the same bytes.
   if (oldSize === newSize) return proof.length === 0 && bytesEqual(oldRoot, newRoot);
-  if (oldSize === 0 || proof.length === 0) return false;
+  if (!validHash(hasher, oldRoot) || !validHash(hasher, newRoot) || !proof.every((p) => validHash(hasher, p))) return false;
+  if (proof.length === 0) return false;
   const path = isPow2(oldSize) ? [oldRoot, ...proof] : [...proof];
   let fn = oldSize - 1;
   let sn = newSize - 1;

@@ -50,6 +50,9 @@ export interface NoteSigner {
   sign(message: Uint8Array): Uint8Array;
 }
 
+/** An Ed25519 verification function: (public key, message, signature) → valid. */
+export type Ed25519Verify = (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) => boolean;
+
 /** Failure of note verification; `code` is stable. */
 export type NoteFailure = { ok: false; code: 'malformed' | 'unknown_key' | 'bad_signature'; message: string };
 
@@ -157,9 +160,10 @@ export function signNote(text: string, signer: NoteSigner): string {
 
 /**
  * Verifies a signed note against trusted keys, following the spec's rules
- * for unknown and failing signatures.
+ * for unknown and failing signatures. `verify` defaults to noble's strict
+ * RFC 8032 check; Node callers may pass a faster equivalent.
  */
-export function verifyNote(note: string, trusted: readonly VerifierKey[]): NoteResult {
+export function verifyNote(note: string, trusted: readonly VerifierKey[], verify: Ed25519Verify = verifyEd25519): NoteResult {
   let parsed: SignedNote;
   try {
     parsed = parseNote(note);
@@ -171,7 +175,7 @@ export function verifyNote(note: string, trusted: readonly VerifierKey[]): NoteR
   for (const sig of parsed.signatures) {
     const key = trusted.find((k) => k.name === sig.name && bytesEqual(k.keyId, sig.keyId));
     if (!key) continue;
-    if (!verifyEd25519(key.publicKey, message, sig.signature)) {
+    if (!verify(key.publicKey, message, sig.signature)) {
       return { ok: false, code: 'bad_signature', message: `signature by ${key.name} does not verify` };
     }
     verifiedBy ??= key;

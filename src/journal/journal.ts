@@ -19,10 +19,11 @@ import { formatCheckpoint } from '../core/checkpoint.js';
 import { isWellFormed, utf8 } from '../core/bytes.js';
 import { TallyError } from '../core/errors.js';
 import { assertKey, assertVisibility, decodeHeader, encodeHeader, FORMAT_VERSION, isValidTenantName, MAX_ACTOR_BYTES, ZERO_HASH, type EventHeader, type Op } from '../core/event.js';
-import { blake3Tree, eventHash, payloadCommitment, SALT_LENGTH } from '../core/hash.js';
+import { SALT_LENGTH } from '../core/hash.js';
 import { consistencyProof, inclusionProof, treeRoot, type PerfectNode } from '../core/merkle.js';
 import { signNote, type VerifierKey } from '../core/note.js';
 import { RECEIPT_FORMAT, type Receipt } from '../core/receipt.js';
+import { fastHashing } from './fast-hashing.js';
 import { GroupCommit } from './group-commit.js';
 import { SigningKeys } from './signing-keys.js';
 import { openStorage, type HeadRecord, type Storage, type StorageOptions, type TenantRecord } from './storage.js';
@@ -86,6 +87,23 @@ interface BatchValue<T> {
   checkpoint?: { size: number; note: string };
 }
 
+const { tree, eventHash, payloadCommitment } = fastHashing;
+
+/** Hands out 16-byte salts from a large random block: one CSPRNG call per 4,096 salts. */
+class SaltPool {
+  private block = new Uint8Array(0);
+  private offset = 0;
+  next(): Uint8Array {
+    if (this.offset + SALT_LENGTH > this.block.length) {
+      this.block = new Uint8Array(randomBytes(SALT_LENGTH * 4096));
+      this.offset = 0;
+    }
+    const salt = this.block.slice(this.offset, this.offset + SALT_LENGTH);
+    this.offset += SALT_LENGTH;
+    return salt;
+  }
+}
+
 /** Default payload limit: 1 MiB. */
 export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
@@ -101,6 +119,7 @@ export class Journal {
   readonly keys: SigningKeys;
   readonly maxPayloadBytes: number;
   private readonly now: () => number;
+  private readonly salts = new SaltPool();
   private readonly commit: GroupCommit<BatchValue<unknown>, AppendResult<unknown>>;
   private projector: Projector | undefined;
   /** Per-batch tenant heads, valid only while a batch transaction runs. */
@@ -272,7 +291,7 @@ export class Journal {
     const seq = head.size;
     const ks = keyspaceOf(d.op);
     const last = first(storage.keyIndex.getRange({ start: [tid, ks, d.key, MAX_SEQ], end: [tid, ks, d.key, -1], reverse: true, limit: 1 }));
-    const salt = d.payload ? new Uint8Array(randomBytes(SALT_LENGTH)) : null;
+    const salt = d.payload ? this.salts.next() : null;
     const header: EventHeader = {
       fmt: FORMAT_VERSION,
       journal: tenant.name,
@@ -298,7 +317,7 @@ export class Journal {
     }
     if (d.op === 'erase') this.erasePayloads(tid, d.key, seq);
     storage.keyIndex.putSync([tid, ks, d.key, seq], hash);
-    this.appendLeaf(tid, seq, blake3Tree.leaf(hash));
+    this.appendLeaf(tid, seq, tree.leaf(hash));
     head.size = seq + 1;
     head.head = hash;
     head.time = time;
@@ -324,7 +343,7 @@ export class Journal {
     while (i % 2 === 1) {
       const left = nodes.get([tid, level, i - 1]);
       if (!left) throw new TallyError('internal_error', `tree node ${level}/${i - 1} missing`);
-      h = blake3Tree.node(left, h);
+      h = tree.node(left, h);
       level++;
       i = (i - 1) / 2;
       nodes.putSync([tid, level, i], h);
@@ -338,7 +357,7 @@ export class Journal {
       const stored = this.storage.heads.get(tid);
       if (stored && stored.size === head.size) continue; // only rejected requests touched it
       this.storage.heads.putSync(tid, { size: head.size, head: head.head, time: head.time });
-      const root = treeRoot(blake3Tree, this.perfect(tid), head.size);
+      const root = treeRoot(tree, this.perfect(tid), head.size);
       const note = signNote(formatCheckpoint({ origin: this.origin(head.tenant.name), size: head.size, root, extensions: [] }), this.keys.signer);
       this.storage.checkpoints.putSync([tid, head.size], note);
       signed.set(tid, { size: head.size, note });
@@ -352,7 +371,9 @@ export class Journal {
   private acknowledge(value: BatchValue<unknown>): AppendResult<unknown> {
     if (value.events.length === 0) return { events: [], receipts: [], extra: value.extra };
     const cp = value.checkpoint!;
-    const receipts = value.events.map((e) => this.receiptFor(value.tid, e, cp.size, cp.note));
+    // One memo per tenant checkpoint: the receipts of a batch share most proof nodes.
+    const memo = this.proofMemo(value.tid, cp.size);
+    const receipts = value.events.map((e) => this.receiptFor(value.tid, e, cp.size, cp.note, memo));
     return { events: value.events, receipts, extra: value.extra };
   }
 
@@ -440,7 +461,7 @@ export class Journal {
 
   /** Root of the tenant's tree at `size`; O(log n) reads. */
   root(tid: number, size: number): Uint8Array {
-    return treeRoot(blake3Tree, this.perfect(tid), size);
+    return treeRoot(tree, this.perfect(tid), size);
   }
 
   /** Inclusion proof of `seq` in the tree of `size` leaves; O(log n) reads. @throws TallyError `bad_request` when out of range. */
@@ -448,7 +469,7 @@ export class Journal {
     if (!(Number.isSafeInteger(seq) && Number.isSafeInteger(size) && seq >= 0 && seq < size && size <= this.size(tid))) {
       throw new TallyError('bad_request', `no inclusion proof for seq ${seq} in a tree of size ${size}`);
     }
-    return inclusionProof(blake3Tree, this.perfect(tid), seq, size);
+    return inclusionProof(tree, this.perfect(tid), seq, size);
   }
 
   /** Consistency proof between tree sizes; O(log n) reads. @throws TallyError `bad_request` when out of range. */
@@ -456,7 +477,7 @@ export class Journal {
     if (!(Number.isSafeInteger(from) && Number.isSafeInteger(to) && from >= 1 && from <= to && to <= this.size(tid))) {
       throw new TallyError('bad_request', `no consistency proof from size ${from} to ${to}`);
     }
-    return consistencyProof(blake3Tree, this.perfect(tid), from, to);
+    return consistencyProof(tree, this.perfect(tid), from, to);
   }
 
   /** Receipt of an event against the checkpoint of `size` (default: the latest). */
@@ -466,14 +487,36 @@ export class Journal {
     return this.receiptFor(tid, this.event(tid, seq), cp.size, cp.note);
   }
 
-  private receiptFor(tid: number, e: JournalEvent, size: number, note: string): Receipt {
+  /**
+   * A memo of tree lookups for proofs into one tree (tenant, size), shared by
+   * the receipts of a batch; kept until the next batch's acknowledgements.
+   */
+  private proofMemo(tid: number, size: number): { perfect: PerfectNode; ranges: Map<string, Uint8Array> } {
+    const key = `${tid}:${size}`;
+    if (this.memo?.key !== key) {
+      const nodes = new Map<string, Uint8Array>();
+      const read = this.perfect(tid);
+      const perfect: PerfectNode = (level, index) => {
+        const k = `${level}:${index}`;
+        let h = nodes.get(k);
+        if (!h) nodes.set(k, (h = read(level, index)));
+        return h;
+      };
+      this.memo = { key, perfect, ranges: new Map() };
+    }
+    return this.memo;
+  }
+
+  private memo: { key: string; perfect: PerfectNode; ranges: Map<string, Uint8Array> } | undefined;
+
+  private receiptFor(tid: number, e: JournalEvent, size: number, note: string, memo?: { perfect: PerfectNode; ranges: Map<string, Uint8Array> }): Receipt {
     return {
       format: RECEIPT_FORMAT,
       header: e.header,
       hash: e.hash,
       payload: e.payload,
       salt: e.salt,
-      proof: inclusionProof(blake3Tree, this.perfect(tid), e.header.seq, size),
+      proof: inclusionProof(tree, memo?.perfect ?? this.perfect(tid), e.header.seq, size, memo?.ranges),
       checkpoint: note,
     };
   }

@@ -7,7 +7,7 @@
  * noble here); Ed25519 is deterministic, and a test checks both produce the
  * same bytes, so `core/` verifies with noble what this module signs.
  */
-import { createPrivateKey, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { fromBase64, toBase64, toHex } from '../core/bytes.js';
@@ -28,6 +28,28 @@ interface KeyFile {
 }
 
 const PKCS8_ED25519_PREFIX = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20]);
+
+const SPKI_ED25519_PREFIX = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00]);
+const publicKeyObjects = new Map<string, KeyObject>();
+
+/**
+ * Ed25519 verification through node:crypto (OpenSSL), for the journal's own
+ * re-checks of many checkpoints. Same contract as core's noble verifier.
+ */
+export function nodeVerify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  if (publicKey.length !== 32 || signature.length !== 64) return false;
+  const id = Buffer.from(publicKey).toString('hex');
+  let key = publicKeyObjects.get(id);
+  if (!key) {
+    key = createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, publicKey]), format: 'der', type: 'spki' });
+    publicKeyObjects.set(id, key);
+  }
+  try {
+    return verify(null, message, key, signature);
+  } catch {
+    return false;
+  }
+}
 
 /** A {@link NoteSigner} backed by node:crypto for a raw 32-byte seed. */
 export function nodeSigner(name: string, seed: Uint8Array): NoteSigner {

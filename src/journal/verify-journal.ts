@@ -11,10 +11,14 @@ import { bytesEqual } from '../core/bytes.js';
 import { parseCheckpoint } from '../core/checkpoint.js';
 import { TallyError } from '../core/errors.js';
 import { decodeHeader, FORMAT_VERSION, ZERO_HASH, type EventHeader } from '../core/event.js';
-import { blake3Tree, eventHash, payloadCommitment, SALT_LENGTH } from '../core/hash.js';
+import { SALT_LENGTH } from '../core/hash.js';
 import { IncrementalTree } from '../core/merkle.js';
 import { verifyNote } from '../core/note.js';
+import { fastHashing } from './fast-hashing.js';
 import { keyspaceOf, type Journal } from './journal.js';
+import { nodeVerify } from './signing-keys.js';
+
+const { tree: hasher, eventHash, payloadCommitment } = fastHashing;
 
 /** Why a journal failed verification. Each code is stable. */
 export type JournalFailureCode =
@@ -55,7 +59,7 @@ export function verifyJournal(journal: Journal, name: string, opts: VerifyJourna
   const { storage } = journal;
   const keys = journal.verifierKeys();
   const origin = journal.origin(name);
-  const tree = new IncrementalTree(blake3Tree);
+  const tree = new IncrementalTree(hasher);
   const lastOfKey = new Map<string, Uint8Array>();
   const checkpoints = journal.checkpoints(tid)[Symbol.iterator]();
   let nextCp = checkpoints.next();
@@ -71,7 +75,7 @@ export function verifyJournal(journal: Journal, name: string, opts: VerifyJourna
     while (!nextCp.done && nextCp.value.size <= size) {
       const cp = nextCp.value;
       if (cp.size !== size) return failAt(cp.size, 'checkpoint_malformed', `checkpoint of size ${cp.size} was skipped by the event sequence`);
-      const note = verifyNote(cp.note, keys);
+      const note = verifyNote(cp.note, keys, nodeVerify);
       if (!note.ok) return failAt(cp.size, 'checkpoint_signature', `checkpoint ${cp.size}: ${note.message}`);
       let body;
       try {
@@ -127,7 +131,7 @@ export function verifyJournal(journal: Journal, name: string, opts: VerifyJourna
       nextPayload = payloads.next();
     }
 
-    for (const node of tree.push(blake3Tree.leaf(hash))) {
+    for (const node of tree.push(hasher.leaf(hash))) {
       const stored = storage.nodes.get([tid, node.level, node.index]);
       if (!stored || !bytesEqual(stored, node.hash)) return failAt(seq, 'node_mismatch', `stored tree node ${node.level}/${node.index} differs`);
     }

@@ -1,0 +1,65 @@
+/**
+ * npm run bench:journal [-- --json] [--ms 2000] [--rounds 3] [--verify-events 200000]
+ *
+ * Durable appends/s through Tally (each appender awaits its receipt) beside
+ * raw lmdb-js puts of the same bytes awaiting `flushed`, at 1, 8, 64 and
+ * 1,024 concurrent appenders, interleaved in rounds in one run; the ratio is
+ * the figure that counts. Then `verify()` events/s over a journal.
+ */
+import { open } from 'lmdb';
+import { encodeData } from '../src/core/codec.js';
+import { Tally } from '../src/store/tally.js';
+import { benchDir, fmt, median, numberArg, report, throughput } from './harness.js';
+
+const ms = numberArg('ms', 2000);
+const rounds = numberArg('rounds', 3);
+const verifyEvents = numberArg('verify-events', 200_000);
+const levels = [1, 8, 64, 1024];
+const details = { user: 'alice@corp.com', action: 'login', ip: '10.0.0.1', n: 42 };
+
+const db = await Tally.open(benchDir('tally-bench-j-'));
+const tenant = db.tenant('bench');
+const raw = open({ path: benchDir('tally-bench-raw-'), overlappingSync: true, encoding: 'binary' });
+// The same bytes Tally stores per event: a header (~200 B) and the payload with its salt.
+const first = await tenant.log('bench.event', details);
+const sample = new Uint8Array(Buffer.from(JSON.stringify(first.receipt.header)).length + encodeData(details).length + 16);
+
+const rows: Record<string, string | number>[] = [];
+const result: Record<string, unknown> = { appends: {} as Record<string, unknown> };
+for (const c of levels) {
+  const tallyRuns: number[] = [];
+  const rawRuns: number[] = [];
+  let rawSeq = 0;
+  for (let r = 0; r < rounds; r++) {
+    tallyRuns.push(await throughput(c, ms, () => tenant.log('bench.event', details)));
+    rawRuns.push(
+      await throughput(c, ms, async () => {
+        await raw.put(rawSeq++, sample);
+        await raw.flushed;
+      }),
+    );
+  }
+  const t = median(tallyRuns);
+  const l = median(rawRuns);
+  rows.push({ appenders: c, 'tally appends/s': fmt(t), 'raw lmdb puts/s': fmt(l), ratio: fmt(t / l, 2) });
+  (result['appends'] as Record<string, unknown>)[c] = { tally: fmt(t), raw: fmt(l), ratio: fmt(t / l, 3) };
+}
+
+// verify(): fill to verifyEvents, then time a full re-check.
+const tid = db.journal.tenant('bench')!.id;
+let size = db.journal.size(tid);
+while (size < verifyEvents) {
+  const n = Math.min(1000, verifyEvents - size);
+  await Promise.all(Array.from({ length: n }, () => tenant.log('bench.event', details)));
+  size += n;
+}
+const t0 = performance.now();
+const verdict = await tenant.verify();
+const secs = (performance.now() - t0) / 1000;
+if (!verdict.ok) throw new Error(`verify failed: ${JSON.stringify(verdict)}`);
+rows.push({ appenders: 'verify()', 'tally appends/s': `${fmt(verdict.checked / secs)} events/s`, 'raw lmdb puts/s': `${verdict.checked} events`, ratio: '' });
+result['verify'] = { events: verdict.checked, seconds: fmt(secs, 2), eventsPerSecond: fmt(verdict.checked / secs) };
+
+await db.close();
+await raw.close();
+report(`durable appends (median of ${rounds} interleaved rounds of ${ms} ms)`, rows, result);
