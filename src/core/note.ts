@@ -7,7 +7,7 @@
  * unknown keys are ignored; a known key whose signature fails rejects the
  * whole note; a note with no known signer is rejected.
  */
-import { bytesEqual, concatBytes, fromBase64, fromHex, toBase64, toHex, utf8 } from './bytes.js';
+import { bytesEqual, concatBytes, fromBase64, fromHex, isWellFormed, toBase64, toHex, utf8 } from './bytes.js';
 import { publicKeyOf, signEd25519, verifyEd25519 } from './ed25519.js';
 import { sha256Hash } from './hash.js';
 
@@ -61,7 +61,7 @@ export type NoteResult = { ok: true; text: string; key: VerifierKey } | NoteFail
 
 /** True when `name` is a valid key name: non-empty, no whitespace, no '+', no control characters. */
 export function isValidKeyName(name: string): boolean {
-  return name.length > 0 && name.length <= 256 && !/[\s+\u0000-\u001f\u007f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/u.test(name);
+  return name.length > 0 && name.length <= 256 && isWellFormed(name) && !/[\s+\u0000-\u001f\u007f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/u.test(name);
 }
 
 /** Key ID = SHA-256(name ‖ 0x0A ‖ 0x01 ‖ pub)[:4]. */
