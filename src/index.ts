@@ -6,7 +6,9 @@
  * const { receipt } = await db.tenant('acme').log('user.login', { email: 'a@b.c' });
  */
 export { Tally, type TallyOptions } from './store/tally.js';
-export { TenantHandle, type Actor, type Role, type WriteResult } from './store/tenant.js';
+export { TenantHandle, type Actor, type Role, type WriteResult, type SetResult, type Block, type EventEntry, type HistoryEntry } from './store/tenant.js';
+export type { BatchOp, IfVersion } from './store/write-plan.js';
+export { PLAN_QUOTAS, type Plan } from './store/plans.js';
 export { TallyError, type ErrorCode } from './core/errors.js';
 export { verifyReceipt } from './core/verify-receipt.js';
 export type { ReceiptJson, Receipt } from './core/receipt.js';

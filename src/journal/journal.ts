@@ -208,6 +208,25 @@ export class Journal {
     return ack.extra as TenantRecord;
   }
 
+  /**
+   * Runs `fn` alone inside a write transaction of the group-commit queue
+   * (after the writes queued before it), durably. For maintenance such as
+   * a projection rebuild; `fn` must be synchronous.
+   */
+  async exclusive<T>(fn: () => T): Promise<T> {
+    const ack = await this.commit.submit({
+      run: () => {
+        try {
+          return { tid: -1, events: [], extra: fn() };
+        } catch (err) {
+          if (err instanceof TallyError) throw err;
+          throw new Error('exclusive work failed', { cause: err });
+        }
+      },
+    });
+    return ack.extra as T;
+  }
+
   private newTenantRecord(name: string, plan: string): TenantRecord {
     const last = this.storage.root.get('last-tenant-id') as number | undefined;
     return { id: (last ?? 0) + 1, name, created: this.now(), plan };
@@ -225,13 +244,14 @@ export class Journal {
    * Appends the events `build` returns, atomically, in one group-committed
    * transaction, and resolves with a receipt per event once durable.
    * `build` runs synchronously inside the transaction and may throw a
-   * TallyError to reject the request without writing anything.
+   * TallyError to reject the request without writing anything; its `after`
+   * hook runs once the events are written, in the same transaction.
    * @param create plan to create the tenant with if it does not exist; without it a missing tenant is `not_found`.
    */
   append<T>(
     tenant: string,
     actor: string,
-    build: (ctx: BuildContext) => { drafts: EventDraft[]; extra: T },
+    build: (ctx: BuildContext) => { drafts: EventDraft[]; extra: T; after?: (events: readonly JournalEvent[]) => void },
     create?: string,
   ): Promise<AppendResult<T>> {
     return this.commit.submit({
@@ -247,12 +267,13 @@ export class Journal {
         }
         const head = this.batchHead(rec);
         const time = Math.max(this.now(), head.time);
-        const { drafts, extra } = build({ tenant: rec, size: head.size, time });
+        const { drafts, extra, after } = build({ tenant: rec, size: head.size, time });
         for (const d of drafts) this.checkDraft(d);
         // From here on a failure is a bug or a storage fault: abort the whole batch, never half a request.
         try {
           if (isNew) this.insertTenant(rec);
           const events = drafts.map((d) => this.write(rec, head, time, actor, d));
+          after?.(events);
           return { tid: rec.id, events, extra };
         } catch (err) {
           throw new Error('append failed after validation', { cause: err });
@@ -355,7 +376,7 @@ export class Journal {
     const signed = new Map<number, { size: number; note: string }>();
     for (const [tid, head] of this.batchHeads) {
       const stored = this.storage.heads.get(tid);
-      if (stored && stored.size === head.size) continue; // only rejected requests touched it
+      if ((stored?.size ?? 0) === head.size) continue; // nothing was appended (rejected or replayed requests)
       this.storage.heads.putSync(tid, { size: head.size, head: head.head, time: head.time });
       const root = treeRoot(tree, this.perfect(tid), head.size);
       const note = signNote(formatCheckpoint({ origin: this.origin(head.tenant.name), size: head.size, root, extensions: [] }), this.keys.signer);

@@ -1,0 +1,139 @@
+/**
+ * Turning requested writes into journal drafts. Shape checks run before a
+ * request is queued ({@link prepareOp}); state checks (`ifVersion`, quota,
+ * existence) run inside the append transaction against the projection plus
+ * the effects of the request's earlier ops ({@link planOps}), so a batch is
+ * judged as a whole and either every op is appended or none.
+ */
+import { encodeCanonical, encodeData } from '../core/codec.js';
+import { TallyError } from '../core/errors.js';
+import { assertKey, assertVisibility } from '../core/event.js';
+import type { BuildContext, EventDraft, Journal } from '../journal/journal.js';
+import { quotaOf } from './plans.js';
+import type { BlockRecord, Projection } from './projection.js';
+import { parseInstant } from './time-point.js';
+
+/** Expected version for optimistic concurrency: a version, or `'absent'` for create-only. */
+export type IfVersion = number | 'absent';
+
+/** One op of `batch()`. */
+export type BatchOp =
+  | { op: 'set'; key: string; data: unknown; v?: number; ifVersion?: IfVersion; validFrom?: number | string | Date }
+  | { op: 'delete'; key: string; ifVersion?: IfVersion; validFrom?: number | string | Date }
+  | { op: 'log'; kind: string; details?: unknown };
+
+/** A checked op, ready to plan. */
+export type PreparedOp =
+  | { op: 'set'; key: string; payload: Uint8Array; v: number; ifVersion?: IfVersion; validFrom?: number }
+  | { op: 'delete'; key: string; ifVersion?: IfVersion; validFrom?: number }
+  | { op: 'log'; key: string; payload: Uint8Array }
+  | { op: 'redact' | 'unredact'; key: string }
+  | { op: 'erase'; key: string; reason: string };
+
+/** Longest batch, in ops. */
+export const MAX_BATCH_OPS = 1000;
+
+function checkIfVersion(v: unknown, at: string): IfVersion | undefined {
+  if (v === undefined) return undefined;
+  if (v === 'absent') return v;
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return v;
+  throw new TallyError('bad_request', `"${at}.ifVersion" must be a version number or "absent", got ${JSON.stringify(v)}`);
+}
+
+/**
+ * Checks the shape of a batch op and encodes its data.
+ * @throws TallyError `bad_request` naming the op.
+ */
+export function prepareOp(op: unknown, at: string): PreparedOp {
+  if (op === null || typeof op !== 'object' || Array.isArray(op)) throw new TallyError('bad_request', `"${at}" must be an object`);
+  const o = op as Record<string, unknown>;
+  const allowed: Record<string, string[]> = {
+    set: ['op', 'key', 'data', 'v', 'ifVersion', 'validFrom'],
+    delete: ['op', 'key', 'ifVersion', 'validFrom'],
+    log: ['op', 'kind', 'details'],
+  };
+  const fields = typeof o['op'] === 'string' ? allowed[o['op']] : undefined;
+  if (!fields) throw new TallyError('bad_request', `"${at}.op" must be "set", "delete" or "log"`);
+  const extra = Object.keys(o).find((k) => !fields.includes(k));
+  if (extra) throw new TallyError('bad_request', `"${at}" has unknown field "${extra}"`);
+  const validFrom = o['validFrom'] === undefined ? undefined : parseInstant(o['validFrom'], `${at}.validFrom`);
+  switch (o['op']) {
+    case 'set': {
+      assertKey(o['key'], `${at}.key`);
+      if (!('data' in o)) throw new TallyError('bad_request', `"${at}.data" is required`);
+      const v = o['v'] ?? 1;
+      assertVisibility(v, `${at}.v`);
+      const ifVersion = checkIfVersion(o['ifVersion'], at);
+      return { op: 'set', key: o['key'], payload: encodeData(o['data'], `${at}.data`), v, ...(ifVersion !== undefined ? { ifVersion } : {}), ...(validFrom !== undefined ? { validFrom } : {}) };
+    }
+    case 'delete': {
+      assertKey(o['key'], `${at}.key`);
+      const ifVersion = checkIfVersion(o['ifVersion'], at);
+      return { op: 'delete', key: o['key'], ...(ifVersion !== undefined ? { ifVersion } : {}), ...(validFrom !== undefined ? { validFrom } : {}) };
+    }
+    default:
+      assertKey(o['kind'], `${at}.kind`);
+      return { op: 'log', key: o['kind'], payload: encodeData(o['details'] ?? {}, `${at}.details`) };
+  }
+}
+
+/**
+ * Plans prepared ops against the current state, inside the transaction.
+ * @throws TallyError `conflict`, `not_found` or `quota_exceeded`; nothing is written then.
+ */
+export function planOps(journal: Journal, projection: Projection, ctx: BuildContext, ops: readonly PreparedOp[]): EventDraft[] {
+  const tid = ctx.tenant.id;
+  const overlay = new Map<string, BlockRecord | null>();
+  const current = (key: string): BlockRecord | null => (overlay.has(key) ? overlay.get(key)! : (projection.block(tid, key) ?? null));
+  let count = projection.count(tid);
+  const quota = quotaOf(ctx.tenant.plan);
+  const drafts: EventDraft[] = [];
+  ops.forEach((op, i) => {
+    const seq = ctx.size + drafts.length;
+    const prev = op.op === 'log' ? null : current(op.key);
+    if ((op.op === 'set' || op.op === 'delete') && op.ifVersion !== undefined) {
+      const actual = prev ? prev.version : 'absent';
+      if (actual !== op.ifVersion) {
+        throw new TallyError('conflict', `op ${i} on "${op.key}": expected version ${op.ifVersion}, found ${actual}`);
+      }
+    }
+    switch (op.op) {
+      case 'set': {
+        if (!prev && quota !== null && count + 1 > quota) {
+          throw new TallyError('quota_exceeded', `block quota of plan "${ctx.tenant.plan}" (${quota}) reached`);
+        }
+        if (!prev) count++;
+        const validFrom = op.validFrom ?? ctx.time;
+        overlay.set(op.key, { f: prev ? prev.f : ctx.time, l: ctx.time, v: op.v, h: prev ? prev.h : 0, version: seq, validFrom, dataSeq: seq, data: op.payload });
+        drafts.push({ op: 'set', key: op.key, payload: op.payload, v: op.v, validFrom });
+        return;
+      }
+      case 'delete': {
+        if (!prev) throw new TallyError('not_found', `block "${op.key}" does not exist`);
+        count--;
+        overlay.set(op.key, null);
+        drafts.push({ op: 'delete', key: op.key, payload: null, v: prev.v, validFrom: op.validFrom ?? ctx.time });
+        return;
+      }
+      case 'redact':
+      case 'unredact': {
+        if (!prev) throw new TallyError('not_found', `block "${op.key}" does not exist`);
+        overlay.set(op.key, { ...prev, h: op.op === 'redact' ? 1 : 0, version: seq });
+        drafts.push({ op: op.op, key: op.key, payload: null, v: prev.v });
+        return;
+      }
+      case 'erase': {
+        const seqs = [...journal.keySeqs(tid, op.key)];
+        if (seqs.length === 0) throw new TallyError('not_found', `block "${op.key}" has no history to erase`);
+        if (prev) count--;
+        overlay.set(op.key, null);
+        drafts.push({ op: 'erase', key: op.key, payload: encodeCanonical({ reason: op.reason, erased: seqs }), v: prev ? prev.v : 0 });
+        return;
+      }
+      case 'log':
+        drafts.push({ op: 'log', key: op.key, payload: op.payload, v: 0 });
+        return;
+    }
+  });
+  return drafts;
+}
