@@ -1,0 +1,97 @@
+/**
+ * The HTTP server: BatenBase REST routes plus evidence and admin routes on
+ * fastify, one error shape, per-token rate limits, OpenAPI at
+ * `/openapi.json` and a docs page at `/docs`.
+ *
+ * Logs are structured (pino, through fastify) and carry the route pattern,
+ * never the raw URL (keys can be personal data), never headers or bodies.
+ */
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { TallyError } from '../core/errors.js';
+import type { Tally } from '../store/tally.js';
+import { rateLimitKey } from './auth.js';
+import { DEFAULT_LIMITS, type ServerLimits } from './context.js';
+import { errorBody, handleError } from './errors.js';
+import { adminRoutes } from './routes/admin.js';
+import { blockRoutes } from './routes/blocks.js';
+import { eventRoutes } from './routes/events.js';
+import { proofRoutes } from './routes/proofs.js';
+import { Tokens } from './tokens.js';
+
+/** Options of {@link buildServer}. */
+export interface ServerOptions {
+  limits?: Partial<ServerLimits>;
+  /** Fastify logger setting: false (default), true, or pino options. */
+  logger?: FastifyServerOptions['logger'];
+  /** Extra routes (the export route of the evidence layer registers here). */
+  plugins?: ((app: FastifyInstance, ctx: { db: Tally; tokens: Tokens }) => void)[];
+}
+
+/** Builds the fastify app on an open database. Call `listen()` on the result. */
+export async function buildServer(db: Tally, opts: ServerOptions = {}): Promise<FastifyInstance> {
+  const limits: ServerLimits = { ...DEFAULT_LIMITS, ...opts.limits };
+  if (limits.maxKeyBytes > 1024) throw new TallyError('bad_request', 'maxKeyBytes cannot exceed the format limit of 1024');
+  if (limits.maxListLimit > 1000) throw new TallyError('bad_request', 'maxListLimit cannot exceed 1000');
+  const tokens = new Tokens(db);
+  const app = Fastify({
+    bodyLimit: limits.bodyLimit,
+    // Keys are up to 1024 UTF-8 bytes, up to three URL-encoded characters each.
+    routerOptions: { maxParamLength: 3 * 1024 + 64 },
+    logger: opts.logger ?? false,
+    // Fastify's own request lines carry the raw URL; ours (below) carry the route pattern.
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId: () => crypto.randomUUID(),
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+  });
+
+  // Bodies without a JSON content type (the seed's curl examples send none) are parsed as JSON too.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+    const text = String(body);
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(new TallyError('bad_request', 'body is not valid JSON'), undefined);
+    }
+  });
+
+  // One log line per request, with the route pattern instead of the URL.
+  app.addHook('onResponse', async (req, reply) => {
+    req.log.info({ reqId: req.id, method: req.method, route: req.routeOptions.url ?? 'unmatched', status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'Tally', version: '1', description: 'A verifiable causal key-value database (BatenBase API with signed receipts).' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  if (limits.rateLimit) {
+    await app.register(rateLimit, {
+      max: limits.rateLimit.max,
+      timeWindow: limits.rateLimit.timeWindowMs,
+      keyGenerator: rateLimitKey,
+      errorResponseBuilder: (_req, context) => ({ statusCode: 429, ...errorBody('rate_limited', `rate limit of ${context.max} requests per ${context.after} exceeded`) }),
+    });
+  }
+
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler((_req, reply) => void reply.status(404).send(errorBody('not_found', 'no such route')));
+
+  const ctx = { db, tokens, limits };
+  blockRoutes(app, ctx);
+  eventRoutes(app, ctx);
+  proofRoutes(app, ctx);
+  adminRoutes(app, ctx);
+  for (const p of opts.plugins ?? []) p(app, ctx);
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}

@@ -1,0 +1,46 @@
+/**
+ * Bearer-token authentication: resolves the token to a grant and the grant
+ * to a tenant handle acting as `token:<id>`. A missing, malformed, unknown
+ * or revoked token is 401; the same answer for each, so probing reveals
+ * nothing about which tokens exist.
+ */
+import type { FastifyRequest } from 'fastify';
+import { TallyError } from '../core/errors.js';
+import type { Tally } from '../store/tally.js';
+import type { TenantHandle } from '../store/tenant.js';
+import { NODE_ADMIN, type Grant, type Tokens } from './tokens.js';
+
+/** The bearer token of a request, or undefined. */
+export function bearer(req: FastifyRequest): string | undefined {
+  const h = req.headers.authorization;
+  if (typeof h !== 'string') return undefined;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
+  return m?.[1];
+}
+
+/** The grant of a request. @throws TallyError `unauthorized`. */
+export function grantOf(tokens: Tokens, req: FastifyRequest): Grant {
+  const token = bearer(req);
+  const grant = token === undefined ? undefined : tokens.check(token);
+  if (!grant) throw new TallyError('unauthorized', 'invalid or missing token');
+  return grant;
+}
+
+/** The tenant handle a request acts through. @throws TallyError `unauthorized`, `forbidden`. */
+export function tenantOf(db: Tally, tokens: Tokens, req: FastifyRequest): TenantHandle {
+  const g = grantOf(tokens, req);
+  if (g.tenant === NODE_ADMIN) throw new TallyError('forbidden', 'the node admin token has no tenant; use a tenant token');
+  return db.tenant(g.tenant, { actor: `token:${g.tokenId}`, role: g.role, clearance: g.clearance, create: false });
+}
+
+/** Requires the node admin token. @throws TallyError `unauthorized`, `forbidden`. */
+export function requireNodeAdmin(tokens: Tokens, req: FastifyRequest): void {
+  const g = grantOf(tokens, req);
+  if (g.tenant !== NODE_ADMIN) throw new TallyError('forbidden', 'this route needs the node admin token');
+}
+
+/** The rate-limit key of a request: its token id when it presents one, else its address. */
+export function rateLimitKey(req: FastifyRequest): string {
+  const m = /^tly_([0-9a-f]{16})_/.exec(bearer(req) ?? '');
+  return m ? `token:${m[1]}` : `ip:${req.ip}`;
+}
