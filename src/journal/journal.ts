@@ -347,10 +347,14 @@ export class Journal {
     return event;
   }
 
-  /** Destroys payload and salt of every earlier event of a block key. */
+  /**
+   * Destroys payload and salt of every earlier `set` of a block key. Earlier
+   * erase events keep theirs: they are the audit record of what was erased.
+   */
   private erasePayloads(tid: number, key: string, beforeSeq: number): void {
-    for (const seq of this.storage.keyIndex.getKeys({ start: [tid, 'b', key, 0], end: [tid, 'b', key, beforeSeq] })) {
-      this.storage.payloads.removeSync([tid, (seq as [number, string, string, number])[3]]);
+    for (const k of this.storage.keyIndex.getKeys({ start: [tid, 'b', key, 0], end: [tid, 'b', key, beforeSeq] })) {
+      const seq = (k as [number, string, string, number])[3];
+      if (this.header(tid, seq).op === 'set') this.storage.payloads.removeSync([tid, seq]);
     }
   }
 

@@ -9,14 +9,14 @@
 import { decodeCanonical, encodeCanonical, encodeData, type JsonValue } from '../core/codec.js';
 import { toBase64, utf8, fromBase64, fromUtf8, bytesEqual, isWellFormed } from '../core/bytes.js';
 import { TallyError } from '../core/errors.js';
-import { assertKey, assertVisibility } from '../core/event.js';
+import { assertKey } from '../core/event.js';
 import { receiptToJson, type Receipt, type ReceiptJson } from '../core/receipt.js';
 import type { Journal, JournalEvent } from '../journal/journal.js';
 import type { TenantRecord } from '../journal/storage.js';
 import { verifyJournal, type JournalVerdict } from '../journal/verify-journal.js';
 import { quotaOf } from './plans.js';
 import type { BlockRecord, Projection, VersionRecord } from './projection.js';
-import { parseAsOf, parseInstant, parseSince, type AsOf, type JournalPoint } from './time-point.js';
+import { parseAsOf, parseSince, type AsOf, type JournalPoint } from './time-point.js';
 import { MAX_BATCH_OPS, planOps, prepareOp, type BatchOp, type IfVersion, type PreparedOp } from './write-plan.js';
 
 /** Roles, weakest first. */
@@ -162,6 +162,7 @@ export class TenantHandle {
     this.requireRole('write');
     const { idempotencyKey, ...rest } = opts;
     const op = prepareOp({ op: 'set', key, data, ...rest }, 'set');
+    this.requireWritable(key);
     const [receipt] = await this.write([op], idempotencyKey, 'set');
     return { ok: true, key, version: receipt!.header.seq, receipt: receiptToJson(receipt!) };
   }
@@ -203,7 +204,10 @@ export class TenantHandle {
       throw new TallyError('bad_request', `"ops" must be an array of 1..${MAX_BATCH_OPS} ops`);
     }
     const prepared = ops.map((op, i) => prepareOp(op, `ops[${i}]`));
-    for (const op of prepared) if (op.op === 'delete') await this.requireVisibleForWrite(op.key);
+    for (const op of prepared) {
+      if (op.op === 'delete') await this.requireVisibleForWrite(op.key);
+      if (op.op === 'set') this.requireWritable(op.key);
+    }
     const receipts = await this.write(prepared, opts.idempotencyKey, 'batch');
     return {
       ok: true,
@@ -242,7 +246,8 @@ export class TenantHandle {
       throw new TallyError('bad_request', '"reason" must be a non-empty string of at most 1024 characters');
     }
     const [receipt] = await this.write([{ op: 'erase', key, reason }], opts.idempotencyKey, 'erase');
-    const details = decodeCanonical(receipt!.payload!) as { erased: number[] };
+    if (!receipt!.payload) throw new TallyError('internal_error', 'the erase event lost its details');
+    const details = decodeCanonical(receipt!.payload) as { erased: number[] };
     return { ok: true, erased: details.erased, receipt: receiptToJson(receipt!) };
   }
 
@@ -299,11 +304,24 @@ export class TenantHandle {
     return v ? (decodeCanonical(v) as unknown as { fingerprint: Uint8Array; seqs: number[] }) : undefined;
   }
 
-  /** Deleting a block the actor cannot see must look exactly like deleting a missing one. */
+  /**
+   * Deleting a block the actor cannot see must look exactly like deleting a
+   * missing one. An admin sees redacted blocks for this purpose.
+   */
   private async requireVisibleForWrite(key: string): Promise<void> {
     const rec = this.tenantRecord();
     const b = rec ? this.projection.block(rec.id, key) : undefined;
-    if (b && !this.canSee(b, false)) throw new TallyError('not_found', `block "${key}" does not exist`);
+    if (b && !this.canSee(b, true)) throw new TallyError('not_found', `block "${key}" does not exist`);
+  }
+
+  /**
+   * Overwriting a block the actor cannot see is refused like a unique-key
+   * violation (`conflict`), never by silently replacing data it may not read.
+   */
+  private requireWritable(key: string): void {
+    const rec = this.tenantRecord();
+    const b = rec ? this.projection.block(rec.id, key) : undefined;
+    if (b && !this.canSee(b, true)) throw new TallyError('conflict', `key "${key}" is in use`);
   }
 
   // ---- reads ----------------------------------------------------------------
@@ -322,7 +340,7 @@ export class TenantHandle {
     if (opts.asOf !== undefined) {
       const seq = this.resolvePoint(rec.id, parseAsOf(opts.asOf));
       const ver = this.versionAt(rec.id, key, seq);
-      if (!ver || !ver.exists || !this.canSee(ver, opts.includeHidden)) throw notFound();
+      if (!ver || !ver.exists || !this.canSee(ver, opts.includeHidden) || this.hiddenNow(rec.id, key, opts.includeHidden)) throw notFound();
       return this.blockFromVersion(rec.id, key, ver);
     }
     const b = this.projection.block(rec.id, key);
@@ -339,7 +357,12 @@ export class TenantHandle {
     const prefix = opts.prefix ?? '';
     if (typeof prefix !== 'string' || !isWellFormed(prefix) || utf8(prefix).length > 1024) throw new TallyError('bad_request', '"prefix" must be a string of at most 1024 UTF-8 bytes');
     const limit = checkLimit(opts.limit);
-    const after = opts.cursor === undefined ? undefined : String(decodeCursor(opts.cursor)[0]);
+    let after: string | undefined;
+    if (opts.cursor !== undefined) {
+      const c = decodeCursor(opts.cursor);
+      if (c.length !== 1 || typeof c[0] !== 'string') throw new TallyError('bad_request', '"cursor" is not a cursor this server issued');
+      after = c[0];
+    }
     const rec = this.tenantRecord();
     if (!rec) return { blocks: [], next: null };
     const blocks: Block[] = [];
@@ -375,7 +398,7 @@ export class TenantHandle {
       for (const k of this.projection.versions.getKeys({ start: from, end: [tid + 1, '', 0], limit: 1 })) key = (k as [number, string, number])[1];
       if (key === undefined || !key.startsWith(prefix)) return;
       const ver = this.versionAt(tid, key, seq);
-      if (ver && ver.exists && this.canSee(ver, includeHidden)) yield this.blockFromVersion(tid, key, ver);
+      if (ver && ver.exists && this.canSee(ver, includeHidden) && !this.hiddenNow(tid, key, includeHidden)) yield this.blockFromVersion(tid, key, ver);
       from = [tid, key, Number.MAX_SAFE_INTEGER];
     }
   }
@@ -447,7 +470,7 @@ export class TenantHandle {
     const seqs = this.eventSeqs(tid, from, opts.kind);
     for (const seq of seqs) {
       const e = this.journal.event(tid, seq);
-      const entry = this.toEntry(e);
+      const entry = this.toEntry(tid, e);
       if (!entry) continue;
       if (out.length === limit) {
         next = encodeCursor([seq]);
@@ -472,9 +495,9 @@ export class TenantHandle {
     }
   }
 
-  private toEntry(e: JournalEvent): EventEntry | undefined {
+  private toEntry(tid: number, e: JournalEvent): EventEntry | undefined {
     const h = e.header;
-    if (h.op !== 'log' && h.v > this.who.clearance) return undefined;
+    if (h.op !== 'log' && (h.v > this.who.clearance || this.hiddenNow(tid, h.key, true))) return undefined;
     const details = e.payload && h.op !== 'erase' ? (decodeCanonical(e.payload) as JsonValue) : h.op === 'erase' && e.payload ? (decodeCanonical(e.payload) as JsonValue) : null;
     return h.op === 'log'
       ? { seq: h.seq, time: h.time, kind: h.key, actor: h.actor, details }
@@ -500,6 +523,7 @@ export class TenantHandle {
       before = c;
     }
     const tid = rec.id;
+    if (this.hiddenNow(tid, key, true)) throw new TallyError('not_found', `block "${key}" has no history`);
     const latest = this.journal.latestCheckpoint(tid);
     const versions: HistoryEntry[] = [];
     let next: string | null = null;
@@ -577,6 +601,12 @@ export class TenantHandle {
     return this.journal.tenant(this.name);
   }
 
+  /** True when the key is redacted now and the actor may not see hidden blocks: redaction hides the past too. */
+  private hiddenNow(tid: number, key: string, includeHidden: boolean | undefined): boolean {
+    if (includeHidden && this.who.role === 'admin') return false;
+    return this.projection.block(tid, key)?.h === 1;
+  }
+
   private canSee(b: { v: number; h: number }, includeHidden: boolean | undefined): boolean {
     if (b.v > this.who.clearance) return false;
     if (b.h === 1 && !(includeHidden && this.who.role === 'admin')) return false;
@@ -588,5 +618,3 @@ export class TenantHandle {
   }
 }
 
-void assertVisibility;
-void parseInstant;

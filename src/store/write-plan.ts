@@ -61,7 +61,7 @@ export function prepareOp(op: unknown, at: string): PreparedOp {
     case 'set': {
       assertKey(o['key'], `${at}.key`);
       if (!('data' in o)) throw new TallyError('bad_request', `"${at}.data" is required`);
-      const v = o['v'] ?? 1;
+      const v = o['v'] === undefined ? 1 : o['v'];
       assertVisibility(v, `${at}.v`);
       const ifVersion = checkIfVersion(o['ifVersion'], at);
       return { op: 'set', key: o['key'], payload: encodeData(o['data'], `${at}.data`), v, ...(ifVersion !== undefined ? { ifVersion } : {}), ...(validFrom !== undefined ? { validFrom } : {}) };
@@ -123,11 +123,13 @@ export function planOps(journal: Journal, projection: Projection, ctx: BuildCont
         return;
       }
       case 'erase': {
-        const seqs = [...journal.keySeqs(tid, op.key)];
-        if (seqs.length === 0) throw new TallyError('not_found', `block "${op.key}" has no history to erase`);
+        const all = [...journal.keySeqs(tid, op.key)];
+        if (all.length === 0) throw new TallyError('not_found', `block "${op.key}" has no history to erase`);
+        // The erase event keeps the key's last visibility, so it is no more visible than the data it names.
+        const v = prev ? prev.v : journal.header(tid, all[all.length - 1]!).v;
         if (prev) count--;
         overlay.set(op.key, null);
-        drafts.push({ op: 'erase', key: op.key, payload: encodeCanonical({ reason: op.reason, erased: seqs }), v: prev ? prev.v : 0 });
+        drafts.push({ op: 'erase', key: op.key, payload: encodeCanonical({ reason: op.reason, erased: erasableSeqs(journal, tid, all) }), v });
         return;
       }
       case 'log':
@@ -136,4 +138,9 @@ export function planOps(journal: Journal, projection: Projection, ctx: BuildCont
     }
   });
   return drafts;
+}
+
+/** The seqs whose payloads an erasure destroys: every earlier `set` of the key (erase records keep theirs). */
+export function erasableSeqs(journal: Journal, tid: number, seqs: readonly number[]): number[] {
+  return seqs.filter((seq) => journal.header(tid, seq).op === 'set');
 }
