@@ -6,7 +6,9 @@
  * throws `invalid_receipt` otherwise, so a client never trusts the server's
  * word for what was stored.
  */
-import { bytesEqual, fromBase64 } from '../core/bytes.js';
+import { bytesEqual, fromBase64, isWellFormed } from '../core/bytes.js';
+import { assertKey } from '../core/event.js';
+import { encodeKeySegment } from '../core/key-path.js';
 import { encodeData, type JsonValue } from '../core/codec.js';
 import { TallyError, type ErrorCode, ERROR_STATUS } from '../core/errors.js';
 import type { ReceiptJson } from '../core/receipt.js';
@@ -38,6 +40,24 @@ type Query = Record<string, string | number | boolean | undefined>;
 type IfVersion = number | 'absent';
 type AsOf = number | string | Date;
 
+/** The URL path segment of a key, checked first so bad keys fail here exactly as they do embedded. */
+function keyPath(key: unknown, name = 'key'): string {
+  assertKey(key, name);
+  return encodeKeySegment(key);
+}
+
+function checkIdempotencyKey(k: unknown): void {
+  if (k !== undefined && (typeof k !== 'string' || k.length === 0 || !isWellFormed(k))) {
+    throw new TallyError('bad_request', '"idempotencyKey" must be a non-empty string without lone surrogates');
+  }
+}
+
+function checkIfVersion(v: unknown): void {
+  if (v !== undefined && v !== 'absent' && !(typeof v === 'number' && Number.isSafeInteger(v) && v >= 0)) {
+    throw new TallyError('bad_request', `"ifVersion" must be a version number or "absent", got ${JSON.stringify(v)}`);
+  }
+}
+
 function asOfParam(a: AsOf | undefined): string | undefined {
   return a === undefined ? undefined : a instanceof Date ? a.toISOString() : String(a);
 }
@@ -59,20 +79,22 @@ export class TallyClient {
 
   /** Upserts a block. @throws TallyError (`bad_request`, `conflict`, `quota_exceeded`, `invalid_receipt`, …). */
   async set(key: string, data: unknown, opts: { v?: number; ifVersion?: IfVersion; idempotencyKey?: string; validFrom?: number | string } = {}): Promise<{ ok: true; key: string; version: number; receipt: ReceiptJson }> {
+    checkIfVersion(opts.ifVersion);
     const body = { data, ...(opts.v !== undefined ? { v: opts.v } : {}), ...(opts.ifVersion !== undefined ? { ifVersion: opts.ifVersion } : {}), ...(opts.validFrom !== undefined ? { validFrom: opts.validFrom } : {}) };
-    const res = await this.request<{ ok: true; key: string; version: number; receipt: ReceiptJson }>('PUT', `/blocks/${encodeURIComponent(key)}`, { body, idempotencyKey: opts.idempotencyKey });
+    const res = await this.request<{ ok: true; key: string; version: number; receipt: ReceiptJson }>('PUT', `/blocks/${keyPath(key)}`, { body, idempotencyKey: opts.idempotencyKey });
     this.check(res.receipt, { op: 'set', key, data });
     return res;
   }
 
   /** Reads a block (now, or `asOf` a seq or time). @throws TallyError `not_found`. */
   async get(key: string, opts: { asOf?: AsOf; validAt?: number | string; includeHidden?: boolean } = {}): Promise<ClientBlock> {
-    return this.request('GET', `/blocks/${encodeURIComponent(key)}`, { query: { asOf: asOfParam(opts.asOf), validAt: opts.validAt, includeHidden: opts.includeHidden } });
+    return this.request('GET', `/blocks/${keyPath(key)}`, { query: { asOf: asOfParam(opts.asOf), validAt: opts.validAt, includeHidden: opts.includeHidden } });
   }
 
   /** Deletes a block. @throws TallyError `not_found`, `conflict`. */
-  async delete(key: string, opts: { ifVersion?: number; idempotencyKey?: string } = {}): Promise<{ ok: true; receipt: ReceiptJson }> {
-    const res = await this.request<{ ok: true; receipt: ReceiptJson }>('DELETE', `/blocks/${encodeURIComponent(key)}`, { query: { ifVersion: opts.ifVersion }, idempotencyKey: opts.idempotencyKey });
+  async delete(key: string, opts: { ifVersion?: IfVersion; idempotencyKey?: string } = {}): Promise<{ ok: true; receipt: ReceiptJson }> {
+    checkIfVersion(opts.ifVersion);
+    const res = await this.request<{ ok: true; receipt: ReceiptJson }>('DELETE', `/blocks/${keyPath(key)}`, { query: { ifVersion: opts.ifVersion }, idempotencyKey: opts.idempotencyKey });
     this.check(res.receipt, { op: 'delete', key });
     return res;
   }
@@ -84,6 +106,7 @@ export class TallyClient {
 
   /** Appends an audit event. */
   async log(kind: string, details: unknown = {}, opts: { idempotencyKey?: string } = {}): Promise<{ ok: true; receipt: ReceiptJson }> {
+    assertKey(kind, 'kind');
     const res = await this.request<{ ok: true; receipt: ReceiptJson }>('POST', '/events', { body: { kind, details }, idempotencyKey: opts.idempotencyKey });
     this.check(res.receipt, { op: 'log', key: kind, data: details });
     return res;
@@ -91,6 +114,7 @@ export class TallyClient {
 
   /** Scans the audit trail. */
   async events(opts: { since?: string | number; limit?: number; kind?: string; cursor?: string } = {}): Promise<{ events: unknown[]; next: string | null }> {
+    if (opts.kind !== undefined) assertKey(opts.kind, 'kind');
     return this.request('GET', '/events', { query: { since: opts.since, limit: opts.limit, kind: opts.kind, cursor: opts.cursor } });
   }
 
@@ -106,7 +130,7 @@ export class TallyClient {
 
   /** Every version of a block, newest first; each receipt is verified when a key is configured. */
   async history(key: string, opts: { limit?: number; cursor?: string } = {}): Promise<{ key: string; versions: { seq: number; op: string; data: JsonValue | null; erased: boolean; receipt: ReceiptJson }[]; next: string | null }> {
-    const res = await this.request<{ key: string; versions: { seq: number; op: string; data: JsonValue | null; erased: boolean; receipt: ReceiptJson }[]; next: string | null }>('GET', `/blocks/${encodeURIComponent(key)}/history`, { query: { limit: opts.limit, cursor: opts.cursor } });
+    const res = await this.request<{ key: string; versions: { seq: number; op: string; data: JsonValue | null; erased: boolean; receipt: ReceiptJson }[]; next: string | null }>('GET', `/blocks/${keyPath(key)}/history`, { query: { limit: opts.limit, cursor: opts.cursor } });
     for (const v of res.versions) this.check(v.receipt, { key, allowErased: true });
     return res;
   }
@@ -132,14 +156,14 @@ export class TallyClient {
   }
 
   private async flag(op: 'redact' | 'unredact', key: string, opts: { idempotencyKey?: string }): Promise<{ ok: true; version: number; receipt: ReceiptJson }> {
-    const res = await this.request<{ ok: true; version: number; receipt: ReceiptJson }>('POST', `/blocks/${encodeURIComponent(key)}/${op}`, { idempotencyKey: opts.idempotencyKey });
+    const res = await this.request<{ ok: true; version: number; receipt: ReceiptJson }>('POST', `/blocks/${keyPath(key)}/${op}`, { idempotencyKey: opts.idempotencyKey });
     this.check(res.receipt, { op, key });
     return res;
   }
 
   /** Erases every payload of a block (admin token). */
   async erase(key: string, opts: { reason: string; idempotencyKey?: string }): Promise<{ ok: true; erased: number[]; receipt: ReceiptJson }> {
-    const res = await this.request<{ ok: true; erased: number[]; receipt: ReceiptJson }>('POST', `/blocks/${encodeURIComponent(key)}/erase`, { body: { reason: opts?.reason }, idempotencyKey: opts?.idempotencyKey });
+    const res = await this.request<{ ok: true; erased: number[]; receipt: ReceiptJson }>('POST', `/blocks/${keyPath(key)}/erase`, { body: { reason: opts?.reason }, idempotencyKey: opts?.idempotencyKey });
     this.check(res.receipt, { op: 'erase', key });
     return res;
   }
@@ -173,10 +197,14 @@ export class TallyClient {
   }
 
   private async request<T>(method: string, path: string, opts: { query?: Query; body?: unknown; idempotencyKey?: string | undefined; auth?: boolean; text?: boolean } = {}): Promise<T> {
+    for (const [k, v] of Object.entries(opts.query ?? {})) {
+      if (typeof v === 'string' && !isWellFormed(v)) throw new TallyError('bad_request', `"${k}" contains a lone surrogate`);
+    }
     const qs = Object.entries(opts.query ?? {})
       .filter(([, v]) => v !== undefined && v !== false)
       .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`)
       .join('&');
+    checkIdempotencyKey(opts.idempotencyKey);
     const headers: Record<string, string> = {};
     if (opts.auth !== false) headers['authorization'] = `Bearer ${this.token}`;
     if (opts.body !== undefined) headers['content-type'] = 'application/json';

@@ -8,12 +8,13 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { utf8 } from '../../core/bytes.js';
+import { decodeKeySegment } from '../../core/key-path.js';
 import { TallyError } from '../../core/errors.js';
 import type { IfVersion } from '../../store/write-plan.js';
 import { tenantOf } from '../auth.js';
 import type { ServerContext } from '../context.js';
 
-const KeyParams = Type.Object({ key: Type.String({ description: 'Block key, URL-encoded UTF-8' }) });
+const KeyParams = Type.Object({ key: Type.String({ description: 'Block key, URL-encoded UTF-8; keys ".", ".." and keys starting with "~" are sent as "~" + base64url(UTF-8 key)' }) });
 const Any = Type.Unknown();
 const secured = [{ bearer: [] }];
 
@@ -49,8 +50,16 @@ function idempotencyKey(req: FastifyRequest): { idempotencyKey?: string } {
 /** Registers the block routes. */
 export function blockRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { db, tokens, limits } = ctx;
-  const checkKey = (key: string) => {
+  /** Decodes the key of a path (the `~` escape) and applies the server's key limit. */
+  const pathKey = (params: { key: string }): string => {
+    let key: string;
+    try {
+      key = decodeKeySegment(params.key);
+    } catch {
+      throw new TallyError('bad_request', '"key" starts with "~" but is not base64url of a UTF-8 key');
+    }
     if (utf8(key).length > limits.maxKeyBytes) throw new TallyError('bad_request', `"key" expected <= ${limits.maxKeyBytes} UTF-8 bytes`);
+    return key;
   };
   const checkLimit = (limit: string | undefined) => {
     if (limit !== undefined && /^\d+$/.test(limit) && Number(limit) > limits.maxListLimit) {
@@ -79,14 +88,14 @@ export function blockRoutes(app: FastifyInstance, ctx: ServerContext): void {
       },
     },
     async (req) => {
-      checkKey(req.params.key);
+      const key = pathKey(req.params);
       const t = tenantOf(db, tokens, req);
       const header = precondition(req);
       const body = req.body;
       if (body === null || typeof body !== 'object' || !('data' in body)) throw new TallyError('bad_request', 'body must be {"data": ...}');
       const ifVersion = header ?? body.ifVersion;
       return withPrecondition(header !== undefined, () =>
-        t.set(req.params.key, body.data, {
+        t.set(key, body.data, {
           ...(body.v !== undefined ? { v: body.v } : {}),
           ...(ifVersion !== undefined ? { ifVersion } : {}),
           ...(body.validFrom !== undefined ? { validFrom: body.validFrom } : {}),
@@ -111,9 +120,9 @@ export function blockRoutes(app: FastifyInstance, ctx: ServerContext): void {
       },
     },
     async (req, reply) => {
-      checkKey(req.params.key);
+      const key = pathKey(req.params);
       const t = tenantOf(db, tokens, req);
-      const block = await t.get(req.params.key, {
+      const block = await t.get(key, {
         ...(req.query.asOf !== undefined ? { asOf: req.query.asOf } : {}),
         includeHidden: req.query.includeHidden === 'true',
       });
@@ -130,17 +139,17 @@ export function blockRoutes(app: FastifyInstance, ctx: ServerContext): void {
         tags: ['blocks'],
         security: secured,
         params: KeyParams,
-        querystring: Type.Object({ ifVersion: Type.Optional(Type.String({ description: 'Expected version; 409 conflict when stale' })) }),
+        querystring: Type.Object({ ifVersion: Type.Optional(Type.String({ description: 'Expected version, or "absent"; 409 conflict when stale' })) }),
       },
     },
     async (req) => {
-      checkKey(req.params.key);
+      const key = pathKey(req.params);
       const t = tenantOf(db, tokens, req);
       const header = precondition(req);
       const q = req.query.ifVersion;
-      if (q !== undefined && !/^\d{1,16}$/.test(q)) throw new TallyError('bad_request', '"ifVersion" must be a version number');
-      const ifVersion = header ?? (q === undefined ? undefined : Number(q));
-      return withPrecondition(header !== undefined, () => t.delete(req.params.key, { ...(ifVersion !== undefined ? { ifVersion } : {}), ...idempotencyKey(req) }));
+      if (q !== undefined && !/^(\d{1,16}|absent)$/.test(q)) throw new TallyError('bad_request', '"ifVersion" must be a version number or "absent"');
+      const ifVersion: IfVersion | undefined = header ?? (q === undefined ? undefined : q === 'absent' ? 'absent' : Number(q));
+      return withPrecondition(header !== undefined, () => t.delete(key, { ...(ifVersion !== undefined ? { ifVersion } : {}), ...idempotencyKey(req) }));
     },
   );
 
@@ -186,10 +195,10 @@ export function blockRoutes(app: FastifyInstance, ctx: ServerContext): void {
       },
     },
     async (req) => {
-      checkKey(req.params.key);
+      const key = pathKey(req.params);
       const t = tenantOf(db, tokens, req);
       const limit = checkLimit(req.query.limit);
-      return t.history(req.params.key, { ...(limit !== undefined ? { limit } : {}), ...(req.query.cursor !== undefined ? { cursor: req.query.cursor } : {}) });
+      return t.history(key, { ...(limit !== undefined ? { limit } : {}), ...(req.query.cursor !== undefined ? { cursor: req.query.cursor } : {}) });
     },
   );
 
@@ -198,9 +207,9 @@ export function blockRoutes(app: FastifyInstance, ctx: ServerContext): void {
       `/blocks/:key/${op}`,
       { schema: { summary: op === 'redact' ? 'Hide a block from ordinary reads (admin)' : 'Clear the hidden flag (admin)', tags: ['blocks'], security: secured, params: KeyParams } },
       async (req) => {
-        checkKey(req.params.key);
+        const key = pathKey(req.params);
         const t = tenantOf(db, tokens, req);
-        return op === 'redact' ? t.redact(req.params.key, idempotencyKey(req)) : t.unredact(req.params.key, idempotencyKey(req));
+        return op === 'redact' ? t.redact(key, idempotencyKey(req)) : t.unredact(key, idempotencyKey(req));
       },
     );
   }
@@ -217,9 +226,9 @@ export function blockRoutes(app: FastifyInstance, ctx: ServerContext): void {
       },
     },
     async (req) => {
-      checkKey(req.params.key);
+      const key = pathKey(req.params);
       const t = tenantOf(db, tokens, req);
-      return t.erase(req.params.key, { reason: req.body.reason, ...idempotencyKey(req) });
+      return t.erase(key, { reason: req.body.reason, ...idempotencyKey(req) });
     },
   );
 
