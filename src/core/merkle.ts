@@ -259,6 +259,27 @@ export class IncrementalTree {
 
   constructor(private readonly hasher: TreeHasher) {}
 
+  /**
+   * A tree of `size` leaves given only its right edge: the complete subtrees
+   * of the binary decomposition of `size`, largest first (what
+   * {@link frontierOf} returns). Lets a verifier continue a tree from a
+   * checkpoint without the earlier leaves.
+   * @throws RangeError when the hashes do not fit `size`.
+   */
+  static fromFrontier(hasher: TreeHasher, size: number, hashes: readonly Uint8Array[]): IncrementalTree {
+    const levels = frontierLevels(size);
+    if (levels.length !== hashes.length) throw new RangeError(`a tree of size ${size} has ${levels.length} frontier hashes, got ${hashes.length}`);
+    const t = new IncrementalTree(hasher);
+    levels.forEach((level, i) => t.edge.push({ level, hash: hashes[i]! }));
+    t.count = size;
+    return t;
+  }
+
+  /** The right-edge hashes, largest subtree first. */
+  frontier(): Uint8Array[] {
+    return this.edge.map((e) => e.hash);
+  }
+
   /** Number of leaves pushed. */
   get size(): number {
     return this.count;
@@ -292,4 +313,21 @@ export class IncrementalTree {
     for (let i = this.edge.length - 2; i >= 0; i--) acc = this.hasher.node(this.edge[i]!.hash, acc);
     return acc;
   }
+}
+
+/** Levels of the complete subtrees that make up a tree of `size` leaves, largest first. */
+export function frontierLevels(size: number): number[] {
+  const levels: number[] = [];
+  for (let level = 52; level >= 0; level--) if (Math.floor(size / 2 ** level) % 2 === 1) levels.push(level);
+  return levels;
+}
+
+/** The right edge of the tree of `size` leaves, from a complete-subtree lookup, largest first. */
+export function frontierOf(perfect: PerfectNode, size: number): Uint8Array[] {
+  let start = 0;
+  return frontierLevels(size).map((level) => {
+    const h = perfect(level, start / 2 ** level);
+    start += 2 ** level;
+    return h;
+  });
 }

@@ -460,6 +460,41 @@ export class Journal {
     for (const k of this.storage.keyIndex.getKeys(range)) yield (k as [number, string, string, number])[3];
   }
 
+  /** The last seq whose time is ≤ `time`, or -1 (binary search: times never decrease; O(log n) reads). */
+  lastSeqAtOrBefore(tid: number, time: number): number {
+    let lo = 0;
+    let hi = this.size(tid) - 1;
+    let found = -1;
+    while (lo <= hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      if (this.header(tid, mid).time <= time) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return found;
+  }
+
+  /** The largest stored checkpoint with size ≤ `size`. */
+  checkpointAtOrBefore(tid: number, size: number): { size: number; note: string } | undefined {
+    const e = first(this.storage.checkpoints.getRange({ start: [tid, size], end: [tid, -1], reverse: true, limit: 1 }));
+    return e ? { size: (e.key as [number, number])[1], note: e.value } : undefined;
+  }
+
+  /** The smallest stored checkpoint with size ≥ `size`. */
+  checkpointAtOrAfter(tid: number, size: number): { size: number; note: string } | undefined {
+    const e = first(this.storage.checkpoints.getRange({ start: [tid, size], end: [tid, MAX_SEQ], limit: 1 }));
+    return e ? { size: (e.key as [number, number])[1], note: e.value } : undefined;
+  }
+
+  /** Seq of the event of the same key (keyspace) just before `seq`, or -1; one range seek. */
+  previousOfKey(tid: number, keyspace: 'b' | 'k', key: string, seq: number): number {
+    for (const k of this.storage.keyIndex.getKeys({ start: [tid, keyspace, key, seq - 1], end: [tid, keyspace, key, -1], reverse: true, limit: 1 })) {
+      return (k as [number, string, string, number])[3];
+    }
+    return -1;
+  }
+
   /** Stored checkpoint note at exactly `size`, if one was signed. */
   checkpointAt(tid: number, size: number): string | undefined {
     return this.storage.checkpoints.get([tid, size]);

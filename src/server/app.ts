@@ -18,6 +18,7 @@ import { errorBody, handleError } from './errors.js';
 import { adminRoutes } from './routes/admin.js';
 import { blockRoutes } from './routes/blocks.js';
 import { eventRoutes } from './routes/events.js';
+import { exportRoutes } from './routes/export.js';
 import { proofRoutes } from './routes/proofs.js';
 import { Tokens } from './tokens.js';
 
@@ -90,6 +91,7 @@ export async function buildServer(db: Tally, opts: ServerOptions = {}): Promise<
   eventRoutes(app, ctx);
   proofRoutes(app, ctx);
   adminRoutes(app, ctx);
+  exportRoutes(app, ctx);
   for (const p of opts.plugins ?? []) p(app, ctx);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

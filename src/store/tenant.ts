@@ -431,18 +431,7 @@ export class TenantHandle {
 
   /** The last seq at a point: the seq itself, or the last event with time ≤ the instant (binary search, O(log n)). */
   private resolvePoint(tid: number, point: JournalPoint): number {
-    if ('seq' in point) return point.seq;
-    let lo = 0;
-    let hi = this.journal.size(tid) - 1;
-    let found = -1;
-    while (lo <= hi) {
-      const mid = Math.floor((lo + hi) / 2);
-      if (this.journal.header(tid, mid).time <= point.time) {
-        found = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
-    return found;
+    return 'seq' in point ? point.seq : this.journal.lastSeqAtOrBefore(tid, point.time);
   }
 
   /**
