@@ -98,6 +98,7 @@ export function verifyReceipt(receipt: Receipt | unknown, trusted: readonly (str
   } catch (err) {
     return fail('malformed', (err as Error).message);
   }
+  // justifies: INV-RECEIPT-COVERS-HEADER
   const hash = eventHash(headerBytes);
   if (!bytesEqual(hash, r.hash)) return fail('header_hash_mismatch', 'the header does not hash to the receipt\'s event hash');
 

@@ -257,6 +257,7 @@ export class Journal {
     return this.commit.submit({
       run: () => {
         // Validate everything first: a request that throws must have written nothing.
+        // justifies: INV-REJECT-WRITES-NOTHING
         assertActor(actor);
         let rec = this.storage.tenants.get(tenant);
         const isNew = !rec;

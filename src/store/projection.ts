@@ -62,6 +62,7 @@ export interface ProjectionStore {
  * The fold: applies one block event to a projection store. Pure in its
  * inputs, so the live projection and any replay agree byte for byte.
  */
+// justifies: INV-PROJECTION-EQUALS-REPLAY
 export function foldEvent(store: ProjectionStore, tid: number, e: JournalEvent): void {
   const { header: h } = e;
   if (h.op === 'log') return;

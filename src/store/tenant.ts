@@ -596,6 +596,7 @@ export class TenantHandle {
     return this.projection.block(tid, key)?.h === 1;
   }
 
+  // justifies: INV-VISIBILITY
   private canSee(b: { v: number; h: number }, includeHidden: boolean | undefined): boolean {
     if (b.v > this.who.clearance) return false;
     if (b.h === 1 && !(includeHidden && this.who.role === 'admin')) return false;

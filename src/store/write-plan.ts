@@ -99,6 +99,7 @@ export function planOps(journal: Journal, projection: Projection, ctx: BuildCont
     }
     switch (op.op) {
       case 'set': {
+        // justifies: INV-QUOTA
         if (!prev && quota !== null && count + 1 > quota) {
           throw new TallyError('quota_exceeded', `block quota of plan "${ctx.tenant.plan}" (${quota}) reached`);
         }
