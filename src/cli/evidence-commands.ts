@@ -21,6 +21,7 @@ import { auditFast } from '../evidence/node-audit.js';
 import { renderReport, ReportCollector } from '../evidence/report.js';
 import { fastHashing } from '../journal/fast-hashing.js';
 import { Tally } from '../store/tally.js';
+import { parseAsOf, parseInstant } from '../store/time-point.js';
 import { defaultDataDir } from './data-dir.js';
 
 class Exit extends Error {
@@ -229,28 +230,30 @@ export function registerEvidenceCommands(program: Command): void {
     .command('replay')
     .description('the block state at a past point, from a data directory or an audited bundle')
     .requiredOption('--tenant <name>', 'tenant')
-    .requiredOption('--as-of <seq|iso>', 'point: a seq (inclusive) or an ISO time')
+    .requiredOption('--as-of <seq|iso>', 'transaction-time point: a seq (inclusive) or an ISO time')
+    .option('--valid-at <ms|iso>', 'valid-time instant (default: now)')
     .option('--prefix <p>', 'only keys with this prefix', '')
     .option('--data <dir>', 'data directory', defaultDataDir())
     .option('--bundle <file>', 'replay from an evidence bundle that starts at seq 0 (audited first)')
     .option('--key <vkey>', 'trusted verifier key for --bundle (repeatable)', collect, [])
     .option('--key-file <file>', 'file with trusted verifier keys')
     .option('--json', 'print JSON lines')
-    .action((o: { tenant: string; asOf: string; prefix: string; data: string; bundle?: string; key: string[]; keyFile?: string; json?: boolean }) =>
+    .action((o: { tenant: string; asOf: string; validAt?: string; prefix: string; data: string; bundle?: string; key: string[]; keyFile?: string; json?: boolean }) =>
       run(async () => {
         const blocks: { key: string; f: number; l: number; v: number; h: number; data: JsonValue; version: number }[] = [];
         if (o.bundle) {
           const { replayBundle } = await import('../evidence/replay-bundle.js');
           const manifest = await manifestOf(o.bundle);
           if (manifest.tenant !== o.tenant) throw new Exit(2, `the bundle is of tenant ${manifest.tenant}, not ${o.tenant}`);
-          const res = await replayBundle(o.bundle, trustedKeys(o), o.asOf, o.prefix);
+          const res = await replayBundle(o.bundle, trustedKeys(o), o.asOf, o.prefix, o.validAt);
           auditExit(res.audit);
           blocks.push(...res.blocks);
         } else {
           const db = await Tally.open(o.data);
           try {
             if (!db.journal.tenant(o.tenant)) throw new Exit(2, `tenant "${o.tenant}" does not exist in ${o.data}`);
-            for await (const b of db.tenant(o.tenant, { create: false }).stateAt(/^\d+$/.test(o.asOf) ? Number(o.asOf) : o.asOf, { prefix: o.prefix, includeHidden: true })) blocks.push(b);
+            const validAt = o.validAt === undefined ? {} : { validAt: /^\d+$/.test(o.validAt) ? Number(o.validAt) : o.validAt };
+            for await (const b of db.tenant(o.tenant, { create: false }).stateAt(/^\d+$/.test(o.asOf) ? Number(o.asOf) : o.asOf, { prefix: o.prefix, includeHidden: true, ...validAt })) blocks.push(b);
           } finally {
             await db.close();
           }
@@ -262,22 +265,29 @@ export function registerEvidenceCommands(program: Command): void {
 
   program
     .command('history <key>')
-    .description('every version of a block with its time, actor and seq')
+    .description('every version of a block with its time, valid time, actor and seq')
     .requiredOption('--tenant <name>', 'tenant')
+    .option('--as-of <seq|iso>', 'only what the journal knew then (a seq, inclusive, or an ISO time)')
+    .option('--valid-at <ms|iso>', 'only facts valid from this instant or earlier')
     .option('--data <dir>', 'data directory', defaultDataDir())
     .option('--json', 'print JSON lines')
-    .action((key: string, o: { tenant: string; data: string; json?: boolean }) =>
+    .action((key: string, o: { tenant: string; data: string; asOf?: string; validAt?: string; json?: boolean }) =>
       run(async () => {
         const db = await Tally.open(o.data);
         try {
-          if (!db.journal.tenant(o.tenant)) throw new Exit(2, `tenant "${o.tenant}" does not exist in ${o.data}`);
+          const rec = db.journal.tenant(o.tenant);
+          if (!rec) throw new Exit(2, `tenant "${o.tenant}" does not exist in ${o.data}`);
+          const point = o.asOf === undefined ? undefined : parseAsOf(/^\d+$/.test(o.asOf) ? Number(o.asOf) : o.asOf, 'as-of');
+          const maxSeq = point === undefined ? Infinity : 'seq' in point ? point.seq : db.journal.lastSeqAtOrBefore(rec.id, point.time);
+          const validAt = o.validAt === undefined ? Infinity : parseInstant(/^\d+$/.test(o.validAt) ? Number(o.validAt) : o.validAt, 'valid-at');
           const t = db.tenant(o.tenant, { create: false });
           let cursor: string | undefined;
           do {
             const page = await t.history(key, { limit: 1000, ...(cursor ? { cursor } : {}) });
             for (const v of page.versions) {
+              if (v.seq > maxSeq || v.validFrom > validAt) continue;
               const { receipt: _r, ...rest } = v;
-              process.stdout.write(o.json ? JSON.stringify(rest) + '\n' : `${v.seq}\t${new Date(v.time).toISOString()}\t${v.op}\t${v.actor}\t${v.erased ? '(erased)' : v.data === null ? '' : JSON.stringify(v.data)}\n`);
+              process.stdout.write(o.json ? JSON.stringify(rest) + '\n' : `${v.seq}\t${new Date(v.time).toISOString()}\tvalid from ${new Date(v.validFrom).toISOString()}\t${v.op}\t${v.actor}\t${v.erased ? '(erased)' : v.data === null ? '' : JSON.stringify(v.data)}\n`);
             }
             cursor = page.next ?? undefined;
           } while (cursor);

@@ -1,46 +1,85 @@
 /**
  * Replaying block state from an evidence bundle: the bundle is audited and
- * folded in the same pass with the store's own fold, so the state comes
- * only from verified events. A bundle must start at seq 0 to give full state.
+ * folded in the same pass, so the state comes only from verified events. The
+ * same rules as the store (docs/TIME.md): among a key's set/delete facts
+ * known at `asOf`, the latest `validFrom` ≤ `validAt` wins, later seq on
+ * ties; an erase voids the facts before it. A bundle must start at seq 0.
  */
 import type { AuditResult } from '../core/audit-bundle.js';
 import { decodeCanonical, type JsonValue } from '../core/codec.js';
 import { TallyError } from '../core/errors.js';
 import type { VerifierKey } from '../core/note.js';
-import { fastHashing } from '../journal/fast-hashing.js';
-import { foldEvent, type BlockRecord, type ProjectionStore } from '../store/projection.js';
-import { parseAsOf } from '../store/time-point.js';
-import { encodeHeader } from '../core/event.js';
+import { parseAsOf, parseInstant } from '../store/time-point.js';
 import { readLines } from './bundle-file.js';
 import { auditFast } from './node-audit.js';
 
+interface Fact {
+  seq: number;
+  op: 'set' | 'delete';
+  validFrom: number;
+  v: number;
+  time: number;
+  payload: Uint8Array | null;
+}
+
+interface KeyFacts {
+  facts: Fact[];
+  h: number;
+  version: number;
+  /** As the store's fold keeps them: existence by the winning fact, when the block last came into existence, last set/delete. */
+  exists: boolean;
+  winner: { validFrom: number } | undefined;
+  f: number;
+  l: number;
+}
+
+/** A block as replayed. */
+export interface ReplayedBlock {
+  key: string;
+  f: number;
+  l: number;
+  v: number;
+  h: number;
+  data: JsonValue;
+  version: number;
+}
+
 /** Blocks at a point, replayed from a bundle file. */
-export async function replayBundle(path: string, keys: VerifierKey[], asOf: string, prefix: string): Promise<{ audit: AuditResult; blocks: { key: string; f: number; l: number; v: number; h: number; data: JsonValue; version: number }[] }> {
+export async function replayBundle(path: string, keys: VerifierKey[], asOf: string, prefix: string, validAt?: string, now = Date.now()): Promise<{ audit: AuditResult; blocks: ReplayedBlock[] }> {
   const point = parseAsOf(/^\d+$/.test(asOf) ? Number(asOf) : asOf, 'as-of');
-  const blocks = new Map<string, Uint8Array>();
-  const store: ProjectionStore = {
-    getBlock: (_t, k) => blocks.get(k),
-    putBlock: (_t, k, v) => void blocks.set(k, v),
-    removeBlock: (_t, k) => void blocks.delete(k),
-    putVersion: () => {},
-    getCount: () => undefined,
-    putCount: () => {},
-  };
+  const valid = validAt === undefined ? now : parseInstant(/^\d+$/.test(validAt) ? Number(validAt) : validAt, 'valid-at');
+  const byKey = new Map<string, KeyFacts>();
   let started = false;
   const audit = await auditFast(readLines(path), keys, {
     onEvent: (h, payload) => {
       if (!started && h.seq !== 0) throw new TallyError('bad_request', 'replay needs a bundle that starts at seq 0');
       started = true;
       const within = 'seq' in point ? h.seq <= point.seq : h.time <= point.time;
-      if (within) foldEvent(store, 0, { header: h, hash: fastHashing.eventHash(encodeHeader(h)), payload, salt: null });
+      if (!within || h.op === 'log') return;
+      let k = byKey.get(h.key);
+      if (!k || h.op === 'erase') byKey.set(h.key, (k = { facts: [], h: 0, version: h.seq, exists: false, winner: undefined, f: 0, l: h.time }));
+      k.version = h.seq;
+      if (h.op === 'redact' || h.op === 'unredact') k.h = h.op === 'redact' ? 1 : 0;
+      if (h.op === 'set' || h.op === 'delete') {
+        k.facts.push({ seq: h.seq, op: h.op, validFrom: h.validFrom, v: h.v, time: h.time, payload });
+        k.l = h.time;
+        if (!k.winner || h.validFrom >= k.winner.validFrom) {
+          const exists = h.op === 'set';
+          k.f = exists ? (k.exists ? k.f : h.time) : 0;
+          k.exists = exists;
+          k.winner = { validFrom: h.validFrom };
+        }
+      }
     },
   });
-  const out = [...blocks]
-    .filter(([k]) => k.startsWith(prefix))
-    .sort(([a], [b]) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
-    .map(([key, bytes]) => {
-      const b = decodeCanonical(bytes) as unknown as BlockRecord;
-      return { key, f: b.f, l: b.l, v: b.v, h: b.h, data: b.data.length ? (decodeCanonical(b.data) as JsonValue) : null, version: b.version };
-    });
-  return { audit, blocks: out };
+  const blocks: ReplayedBlock[] = [];
+  for (const [key, k] of byKey) {
+    if (!key.startsWith(prefix)) continue;
+    let win: Fact | undefined;
+    for (const fact of k.facts) if (fact.validFrom <= valid && (!win || fact.validFrom >= win.validFrom)) win = fact;
+    if (!win || win.op === 'delete') continue;
+    blocks.push({ key, f: k.f, l: k.l, v: win.v, h: k.h, data: win.payload ? (decodeCanonical(win.payload) as JsonValue) : null, version: k.version });
+  }
+  blocks.sort((a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)));
+  return { audit, blocks };
 }

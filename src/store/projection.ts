@@ -1,153 +1,196 @@
 /**
- * The block projection: current block state, per-key version snapshots for
- * as-of reads, and the live-block count per tenant — all derived from
- * journal events by one fold, {@link Projection.apply}, run in the append
- * transaction and again by `rebuild()`. Records are canonical CBOR, so a
- * rebuilt projection can be compared byte for byte with the live one
- * (INV-PROJECTION-EQUALS-REPLAY).
+ * The block projection, derived from journal events by one fold
+ * ({@link foldEvent}) run in the append transaction and again by
+ * `rebuild()`. Records are canonical CBOR, so a rebuilt projection can be
+ * compared byte for byte with the live one (INV-PROJECTION-EQUALS-REPLAY).
+ *
+ * Two time axes (docs/TIME.md): an event's transaction time is its seq and
+ * `time`; its valid time is `validFrom`. Among a key's `set`/`delete`
+ * events, the one with the latest `validFrom` wins, later seq breaking
+ * ties (a correction). Three structures answer reads:
+ *
+ * - `blocks` [tid, key] → {@link KeyState}: the winner over everything known
+ *   now — the current block, O(1);
+ * - `versions` [tid, key, seq] → the key state right after event `seq`, for
+ *   `asOf` reads, one seek;
+ * - `valid` [tid, key, validFrom, seq] → the set/delete facts ordered by
+ *   valid time, for `validAt` reads, one seek back from `validAt`.
  */
 import { decodeCanonical, encodeCanonical } from '../core/codec.js';
 import type { Database } from 'lmdb';
 import type { Journal, JournalEvent, Projector } from '../journal/journal.js';
 import type { Storage, TenantRecord } from '../journal/storage.js';
 
-/** Current state of a live block. */
-export interface BlockRecord {
-  /** First write of this incarnation of the block (Unix ms). */
+/** What the projection knows of one key. */
+export interface KeyState {
+  /** True when the winning fact is a set. */
+  exists: boolean;
+  /** Transaction time at which the block last came into existence. */
   f: number;
-  /** Last write (Unix ms). */
+  /** Transaction time of the key's latest set or delete. */
   l: number;
+  /** Visibility of the winning fact. */
   v: number;
   /** 1 when redacted. */
   h: number;
-  /** Seq of the block's latest event. */
+  /** Seq of the key's latest event: the version for `ifVersion` and ETags. */
   version: number;
-  /** Valid time of the current data. */
+  /** Valid time of the winning fact, or -1 when there is none. */
   validFrom: number;
-  /** Seq of the set event whose payload is the current data. */
-  dataSeq: number;
-  /** Canonical CBOR of the data. */
+  /** Seq of the winning fact (its payload is the data), or -1. */
+  winnerSeq: number;
+  /** Seq of the key's latest erase (facts at or before it are void), or -1. */
+  since: number;
+  /** Canonical CBOR of the winning set's data; empty otherwise. */
   data: Uint8Array;
 }
 
-/** Block state right after one of its events, for as-of reads. */
-export interface VersionRecord {
-  op: string;
-  /** False after a delete or an erase. */
-  exists: boolean;
-  f: number;
-  l: number;
+/** A set/delete fact in valid-time order. */
+export interface ValidFact {
+  op: 'set' | 'delete';
   v: number;
-  h: number;
-  version: number;
-  validFrom: number;
-  /** Seq whose payload holds the data in force, or -1. */
-  dataSeq: number;
 }
 
 type BlockKey = [number, string];
 type VersionKey = [number, string, number];
+type ValidKey = [number, string, number, number];
 
-/** Where the fold reads and writes: LMDB for the live projection, memory for a check replay. */
+const EMPTY = new Uint8Array(0);
+
+/** The state of a key with no history. */
+export const NO_STATE: KeyState = { exists: false, f: 0, l: 0, v: 0, h: 0, version: -1, validFrom: -1, winnerSeq: -1, since: -1, data: EMPTY };
+
+/** Where the fold reads and writes: LMDB for the live projection, memory for replays and planning. */
 export interface ProjectionStore {
   getBlock(tid: number, key: string): Uint8Array | undefined;
   putBlock(tid: number, key: string, value: Uint8Array): void;
-  removeBlock(tid: number, key: string): void;
   putVersion(tid: number, key: string, seq: number, value: Uint8Array): void;
+  putValid(tid: number, key: string, validFrom: number, seq: number, value: Uint8Array): void;
   getCount(tid: number): Uint8Array | undefined;
   putCount(tid: number, value: Uint8Array): void;
 }
 
+/** Decodes a key state record. */
+export function decodeState(bytes: Uint8Array | undefined): KeyState | undefined {
+  return bytes ? (decodeCanonical(bytes) as unknown as KeyState) : undefined;
+}
+
+/** The part of an event the fold reads. */
+export type FoldInput = Pick<JournalEvent, 'header' | 'payload'>;
+
 /**
  * The fold: applies one block event to a projection store. Pure in its
- * inputs, so the live projection and any replay agree byte for byte.
+ * inputs (no clock), so the live projection and any replay agree byte for byte.
  */
 // justifies: INV-PROJECTION-EQUALS-REPLAY
-export function foldEvent(store: ProjectionStore, tid: number, e: JournalEvent): void {
+export function foldEvent(store: ProjectionStore, tid: number, e: FoldInput): void {
   const { header: h } = e;
   if (h.op === 'log') return;
-  const prevBytes = store.getBlock(tid, h.key);
-  const prev = prevBytes ? (decodeCanonical(prevBytes) as unknown as BlockRecord) : undefined;
-  let next: BlockRecord | undefined;
+  const base = decodeState(store.getBlock(tid, h.key)) ?? NO_STATE;
+  let next: KeyState;
   switch (h.op) {
     case 'set':
-      next = {
-        f: prev ? prev.f : h.time,
-        l: h.time,
-        v: h.v,
-        h: prev ? prev.h : 0,
-        version: h.seq,
-        validFrom: h.validFrom,
-        dataSeq: h.seq,
-        // An erased set replays without its payload; its key is gone by the end of the replay anyway.
-        data: e.payload ?? new Uint8Array(0),
-      };
+    case 'delete': {
+      store.putValid(tid, h.key, h.validFrom, h.seq, encodeCanonical({ op: h.op, v: h.v }));
+      // A fact wins when it is valid from no earlier than the current winner; a later seq breaks ties.
+      const wins = base.winnerSeq < 0 || h.validFrom >= base.validFrom;
+      next = { ...base, l: h.time, version: h.seq };
+      if (wins) {
+        const exists = h.op === 'set';
+        next = {
+          ...next,
+          exists,
+          f: exists ? (base.exists ? base.f : h.time) : 0,
+          v: h.v,
+          validFrom: h.validFrom,
+          winnerSeq: h.seq,
+          // An erased set replays without its payload; an erase after it voids the fact anyway.
+          data: exists ? (e.payload ?? EMPTY) : EMPTY,
+        };
+      }
       break;
+    }
     case 'redact':
     case 'unredact':
-      if (prev) next = { ...prev, h: h.op === 'redact' ? 1 : 0, version: h.seq };
+      next = { ...base, h: h.op === 'redact' ? 1 : 0, version: h.seq };
       break;
-    case 'delete':
     case 'erase':
-      next = undefined;
+      next = { ...NO_STATE, l: h.time, v: base.v, version: h.seq, since: h.seq };
       break;
   }
-  if (next) store.putBlock(tid, h.key, encodeCanonical({ ...next }));
-  else if (prev) store.removeBlock(tid, h.key);
-  if (!prev !== !next) {
+  store.putBlock(tid, h.key, encodeCanonical({ ...next }));
+  if (base.exists !== next.exists) {
     const c = store.getCount(tid);
-    store.putCount(tid, encodeCanonical((c ? (decodeCanonical(c) as number) : 0) + (next ? 1 : -1)));
+    store.putCount(tid, encodeCanonical((c ? (decodeCanonical(c) as number) : 0) + (next.exists ? 1 : -1)));
   }
-  const version: VersionRecord = next
-    ? { op: h.op, exists: true, f: next.f, l: next.l, v: next.v, h: next.h, version: next.version, validFrom: next.validFrom, dataSeq: next.dataSeq }
-    : { op: h.op, exists: false, f: 0, l: h.time, v: h.v, h: 0, version: h.seq, validFrom: h.validFrom, dataSeq: -1 };
-  store.putVersion(tid, h.key, h.seq, encodeCanonical({ ...version }));
+  const { data: _data, ...snapshot } = next;
+  store.putVersion(tid, h.key, h.seq, encodeCanonical({ ...snapshot, op: h.op }));
 }
 
 /** A projection store in memory, for replays that must not touch the live one. */
 class MemoryProjectionStore implements ProjectionStore {
   readonly blocks = new Map<string, Uint8Array>();
-  readonly versions: string[] = [];
+  readonly records: string[] = [];
   count: Uint8Array | undefined;
   getBlock = (_tid: number, key: string) => this.blocks.get(key);
   putBlock = (_tid: number, key: string, v: Uint8Array) => void this.blocks.set(key, v);
-  removeBlock = (_tid: number, key: string) => void this.blocks.delete(key);
-  putVersion = (tid: number, key: string, seq: number, v: Uint8Array) => void this.versions.push(`${JSON.stringify([tid, key, seq])}=${Buffer.from(v).toString('hex')}`);
+  putVersion = (tid: number, key: string, seq: number, v: Uint8Array) => void this.records.push(`v${JSON.stringify([tid, key, seq])}=${Buffer.from(v).toString('hex')}`);
+  putValid = (tid: number, key: string, vf: number, seq: number, v: Uint8Array) => void this.records.push(`t${JSON.stringify([tid, key, vf, seq])}=${Buffer.from(v).toString('hex')}`);
   getCount = () => this.count;
+  putCount = (_tid: number, v: Uint8Array) => void (this.count = v);
+}
+
+/**
+ * A store that reads through to another and keeps its writes in memory:
+ * lets the write planner run the real fold on proposed events before
+ * anything is written.
+ */
+export class OverlayStore implements ProjectionStore {
+  private readonly blocks = new Map<string, Uint8Array>();
+  private count: Uint8Array | undefined;
+  constructor(private readonly under: ProjectionStore) {}
+  getBlock = (tid: number, key: string) => this.blocks.get(key) ?? this.under.getBlock(tid, key);
+  putBlock = (_tid: number, key: string, v: Uint8Array) => void this.blocks.set(key, v);
+  putVersion = () => {};
+  putValid = () => {};
+  getCount = (tid: number) => this.count ?? this.under.getCount(tid);
   putCount = (_tid: number, v: Uint8Array) => void (this.count = v);
 }
 
 /** The projection's databases and its fold. */
 export class Projection implements Projector {
-  /** [tid, key] → {@link BlockRecord} */
+  /** [tid, key] → {@link KeyState} */
   readonly blocks: Database<Uint8Array, BlockKey>;
-  /** [tid, key, seq] → {@link VersionRecord} */
+  /** [tid, key, seq] → key state after that event (without data) */
   readonly versions: Database<Uint8Array, VersionKey>;
+  /** [tid, key, validFrom, seq] → {@link ValidFact} */
+  readonly valid: Database<Uint8Array, ValidKey>;
   /** tid → live block count */
   readonly counts: Database<Uint8Array, number>;
   /** [tid, idempotency key] → { fingerprint, seqs }: not derived from events, so never cleared by a rebuild. */
   readonly idempotency: Database<Uint8Array, [number, string]>;
-  private readonly lmdbStore: ProjectionStore;
+  /** The live projection as a {@link ProjectionStore}. */
+  readonly store: ProjectionStore;
 
   constructor(storage: Storage) {
     this.blocks = storage.openDB('blocks', 'binary');
     this.versions = storage.openDB('versions', 'binary');
+    this.valid = storage.openDB('valid-time', 'binary');
     this.counts = storage.openDB('block-counts', 'binary');
     this.idempotency = storage.openDB('idempotency', 'binary');
-    this.lmdbStore = {
+    this.store = {
       getBlock: (tid, key) => this.blocks.get([tid, key]),
       putBlock: (tid, key, v) => void this.blocks.putSync([tid, key], v),
-      removeBlock: (tid, key) => void this.blocks.removeSync([tid, key]),
       putVersion: (tid, key, seq, v) => void this.versions.putSync([tid, key, seq], v),
+      putValid: (tid, key, vf, seq, v) => void this.valid.putSync([tid, key, vf, seq], v),
       getCount: (tid) => this.counts.get(tid),
       putCount: (tid, v) => void this.counts.putSync(tid, v),
     };
   }
 
-  /** The live block, if any. */
-  block(tid: number, key: string): BlockRecord | undefined {
-    const b = this.blocks.get([tid, key]);
-    return b ? (decodeCanonical(b) as unknown as BlockRecord) : undefined;
+  /** The key's state over everything known now, if it has history. */
+  state(tid: number, key: string): KeyState | undefined {
+    return decodeState(this.blocks.get([tid, key]));
   }
 
   /** Live block count of a tenant. */
@@ -158,19 +201,44 @@ export class Projection implements Projector {
 
   /** Applies one event to the live projection; runs inside the append transaction. */
   apply(tenant: TenantRecord, e: JournalEvent): void {
-    foldEvent(this.lmdbStore, tenant.id, e);
+    foldEvent(this.store, tenant.id, e);
+  }
+
+  /** The key state right after the last event ≤ `seq`; one seek. */
+  stateAtSeq(tid: number, key: string, seq: number): (Omit<KeyState, 'data'> & { op: string }) | undefined {
+    if (seq < 0) return undefined;
+    for (const { value } of this.versions.getRange({ start: [tid, key, seq], end: [tid, key, -1], reverse: true, limit: 1 })) {
+      return decodeCanonical(value) as unknown as Omit<KeyState, 'data'> & { op: string };
+    }
+    return undefined;
+  }
+
+  /**
+   * The winning fact of a key valid at `validAt` as known at seq `asOf`:
+   * the set/delete with the latest validFrom ≤ validAt (later seq on ties)
+   * among seqs in (since, asOf]. Seeks to validAt and walks back past facts
+   * recorded after `asOf`, so it is one seek plus the corrections made later.
+   */
+  factAt(tid: number, key: string, validAt: number, asOf: number, since: number): { seq: number; fact: ValidFact } | undefined {
+    for (const { key: k, value } of this.valid.getRange({ start: [tid, key, validAt, Number.MAX_SAFE_INTEGER], end: [tid, key, -1, -1], reverse: true })) {
+      const seq = (k as ValidKey)[3];
+      if (seq > asOf || seq <= since) continue;
+      return { seq, fact: decodeCanonical(value) as unknown as ValidFact };
+    }
+    return undefined;
   }
 
   /** Drops the tenant's projection and replays its journal, in one exclusive write transaction. */
   async rebuild(journal: Journal, tenant: TenantRecord): Promise<number> {
     return journal.exclusive(() => {
       const tid = tenant.id;
-      for (const k of this.blocks.getKeys({ start: [tid], end: [tid + 1] })) this.blocks.removeSync(k as BlockKey);
-      for (const k of this.versions.getKeys({ start: [tid], end: [tid + 1] })) this.versions.removeSync(k as VersionKey);
+      for (const db of [this.blocks, this.versions, this.valid] as Database<Uint8Array, import('lmdb').Key>[]) {
+        for (const k of db.getKeys({ start: [tid], end: [tid + 1] })) db.removeSync(k);
+      }
       this.counts.removeSync(tid);
       let n = 0;
       for (const e of journal.events(tid)) {
-        foldEvent(this.lmdbStore, tid, e);
+        foldEvent(this.store, tid, e);
         n++;
       }
       return n;
@@ -182,12 +250,11 @@ export class Projection implements Projector {
     const mem = new MemoryProjectionStore();
     for (const e of journal.events(tenant.id)) foldEvent(mem, tenant.id, e);
     const replayed = [
-      ...[...mem.blocks.entries()].sort(([a], [b]) => Buffer.compare(Buffer.from(a), Buffer.from(b))).map(([k, v]) => `${JSON.stringify([tenant.id, k])}=${Buffer.from(v).toString('hex')}`),
-      ...mem.versions,
+      ...[...mem.blocks.entries()].map(([k, v]) => `b${JSON.stringify([tenant.id, k])}=${Buffer.from(v).toString('hex')}`),
+      ...mem.records,
       `count=${mem.count ? Buffer.from(mem.count).toString('hex') : ''}`,
-    ];
-    // Compare as sorted record lists: the replay visits versions in seq order, LMDB in key order.
-    replayed.sort();
+    ].sort();
+    // Compare as sorted record lists: the replay visits records in seq order, LMDB in key order.
     const live = this.dump(tenant.id).sort();
     const n = Math.max(replayed.length, live.length);
     for (let i = 0; i < n; i++) {
@@ -199,10 +266,12 @@ export class Projection implements Projector {
   /** Raw bytes of a tenant's projection, in key order: what "byte-identical" compares. */
   dump(tid: number): string[] {
     const out: string[] = [];
-    for (const { key, value } of this.blocks.getRange({ start: [tid], end: [tid + 1] })) out.push(`${JSON.stringify(key)}=${Buffer.from(value).toString('hex')}`);
-    for (const { key, value } of this.versions.getRange({ start: [tid], end: [tid + 1] })) out.push(`${JSON.stringify(key)}=${Buffer.from(value).toString('hex')}`);
+    const hex = (v: Uint8Array) => Buffer.from(v).toString('hex');
+    for (const { key, value } of this.blocks.getRange({ start: [tid], end: [tid + 1] })) out.push(`b${JSON.stringify(key)}=${hex(value)}`);
+    for (const { key, value } of this.versions.getRange({ start: [tid], end: [tid + 1] })) out.push(`v${JSON.stringify(key)}=${hex(value)}`);
+    for (const { key, value } of this.valid.getRange({ start: [tid], end: [tid + 1] })) out.push(`t${JSON.stringify(key)}=${hex(value)}`);
     const c = this.counts.get(tid);
-    out.push(`count=${c ? Buffer.from(c).toString('hex') : ''}`);
+    out.push(`count=${c ? hex(c) : ''}`);
     return out;
   }
 }

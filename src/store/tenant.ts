@@ -15,8 +15,8 @@ import type { Journal, JournalEvent } from '../journal/journal.js';
 import type { TenantRecord } from '../journal/storage.js';
 import { verifyJournal, type JournalVerdict } from '../journal/verify-journal.js';
 import { quotaOf } from './plans.js';
-import type { BlockRecord, Projection, VersionRecord } from './projection.js';
-import { parseAsOf, parseSince, type AsOf, type JournalPoint } from './time-point.js';
+import { decodeState, type KeyState, type Projection } from './projection.js';
+import { parseAsOf, parseInstant, parseSince, type AsOf, type JournalPoint } from './time-point.js';
 import { MAX_BATCH_OPS, planOps, prepareOp, type BatchOp, type IfVersion, type PreparedOp } from './write-plan.js';
 
 /** Roles, weakest first. */
@@ -85,6 +85,15 @@ export interface HistoryEntry {
   data: JsonValue | null;
   erased: boolean;
   receipt: ReceiptJson;
+}
+
+/** The two axes of a read (docs/TIME.md). */
+interface TimePoint {
+  /** Last seq known, or undefined for everything known now. */
+  asOf: number | undefined;
+  /** Valid-time instant, or undefined for "valid now". */
+  validAt: number | undefined;
+  now: number;
 }
 
 /** Options of write methods. */
@@ -310,8 +319,8 @@ export class TenantHandle {
    */
   private async requireVisibleForWrite(key: string): Promise<void> {
     const rec = this.tenantRecord();
-    const b = rec ? this.projection.block(rec.id, key) : undefined;
-    if (b && !this.canSee(b, true)) throw new TallyError('not_found', `block "${key}" does not exist`);
+    const b = rec ? this.projection.state(rec.id, key) : undefined;
+    if (b?.exists && !this.canSee(b, true)) throw new TallyError('not_found', `block "${key}" does not exist`);
   }
 
   /**
@@ -320,39 +329,34 @@ export class TenantHandle {
    */
   private requireWritable(key: string): void {
     const rec = this.tenantRecord();
-    const b = rec ? this.projection.block(rec.id, key) : undefined;
-    if (b && !this.canSee(b, true)) throw new TallyError('conflict', `key "${key}" is in use`);
+    const b = rec ? this.projection.state(rec.id, key) : undefined;
+    if (b?.exists && !this.canSee(b, true)) throw new TallyError('conflict', `key "${key}" is in use`);
   }
 
   // ---- reads ----------------------------------------------------------------
 
   /**
-   * Reads one block, now or as of a past point.
-   * @param opts.asOf a seq (inclusive), a Date or an ISO string; `includeHidden` shows redacted blocks to an admin.
+   * Reads one block: as known now (or `asOf` a seq, a Date or an ISO
+   * string) and valid now (or `validAt` an instant). See docs/TIME.md.
+   * @param opts.includeHidden shows redacted blocks to an admin.
    * @throws TallyError `not_found` (also for blocks the actor may not see), `bad_request`.
    */
-  async get(key: string, opts: { asOf?: AsOf; includeHidden?: boolean } = {}): Promise<Block> {
+  async get(key: string, opts: { asOf?: AsOf; validAt?: number | string | Date; includeHidden?: boolean } = {}): Promise<Block> {
     this.requireRole('read');
     assertKey(key);
     const rec = this.tenantRecord();
-    const notFound = () => new TallyError('not_found', `block "${key}" does not exist`);
-    if (!rec) throw notFound();
-    if (opts.asOf !== undefined) {
-      const seq = this.resolvePoint(rec.id, parseAsOf(opts.asOf));
-      const ver = this.versionAt(rec.id, key, seq);
-      if (!ver || !ver.exists || !this.canSee(ver, opts.includeHidden) || this.hiddenNow(rec.id, key, opts.includeHidden)) throw notFound();
-      return this.blockFromVersion(rec.id, key, ver);
-    }
-    const b = this.projection.block(rec.id, key);
-    if (!b || !this.canSee(b, opts.includeHidden)) throw notFound();
-    return { key, f: b.f, l: b.l, v: b.v, h: b.h, data: decodeCanonical(b.data) as JsonValue, version: b.version };
+    const at = this.timePoint(rec, opts);
+    const b = rec ? this.resolve(rec.id, key, at, this.projection.state(rec.id, key)) : undefined;
+    if (!b || !this.canSee(b, opts.includeHidden) || this.hiddenNow(rec!.id, key, opts.includeHidden)) throw new TallyError('not_found', `block "${key}" does not exist`);
+    return b;
   }
 
   /**
-   * Lists blocks in key order (UTF-8 byte order), now or as of a past point.
+   * Lists blocks in key order (UTF-8 byte order), as known now or `asOf`,
+   * valid now or `validAt`.
    * @throws TallyError `bad_request` for a bad limit, cursor or point.
    */
-  async list(opts: { prefix?: string; limit?: number; cursor?: string; asOf?: AsOf; includeHidden?: boolean } = {}): Promise<{ blocks: Block[]; next: string | null }> {
+  async list(opts: { prefix?: string; limit?: number; cursor?: string; asOf?: AsOf; validAt?: number | string | Date; includeHidden?: boolean } = {}): Promise<{ blocks: Block[]; next: string | null }> {
     this.requireRole('read');
     const prefix = opts.prefix ?? '';
     if (typeof prefix !== 'string' || !isWellFormed(prefix) || utf8(prefix).length > 1024) throw new TallyError('bad_request', '"prefix" must be a string of at most 1024 UTF-8 bytes');
@@ -364,11 +368,11 @@ export class TenantHandle {
       after = c[0];
     }
     const rec = this.tenantRecord();
+    const at = this.timePoint(rec, opts);
     if (!rec) return { blocks: [], next: null };
     const blocks: Block[] = [];
     let next: string | null = null;
-    const source = opts.asOf !== undefined ? this.blocksAt(rec.id, this.resolvePoint(rec.id, parseAsOf(opts.asOf)), prefix, after, opts.includeHidden) : this.liveBlocks(rec.id, prefix, after, opts.includeHidden);
-    for (const b of source) {
+    for (const b of this.blocksAt(rec.id, at, prefix, after, opts.includeHidden)) {
       if (blocks.length === limit) {
         next = encodeCursor([blocks[blocks.length - 1]!.key]);
         break;
@@ -378,55 +382,69 @@ export class TenantHandle {
     return { blocks, next };
   }
 
-  private *liveBlocks(tid: number, prefix: string, after: string | undefined, includeHidden: boolean | undefined): Generator<Block> {
-    const start: [number, string] = [tid, after ?? prefix];
-    for (const { key, value } of this.projection.blocks.getRange({ start, end: [tid + 1, ''] })) {
+  /**
+   * Streams the full block state at a point (a seq, a Date or an ISO string;
+   * optionally `validAt` an instant).
+   * @throws TallyError `bad_request` for a bad point.
+   */
+  async *stateAt(point: AsOf, opts: { prefix?: string; validAt?: number | string | Date; includeHidden?: boolean } = {}): AsyncGenerator<Block> {
+    this.requireRole('read');
+    const rec = this.tenantRecord();
+    const at = this.timePoint(rec, { asOf: point, ...(opts.validAt !== undefined ? { validAt: opts.validAt } : {}) });
+    if (!rec) return;
+    yield* this.blocksAt(rec.id, at, opts.prefix ?? '', undefined, opts.includeHidden);
+  }
+
+  /** Every key with history under a prefix, resolved at a time point, visible blocks only. */
+  private *blocksAt(tid: number, at: TimePoint, prefix: string, after: string | undefined, includeHidden: boolean | undefined): Generator<Block> {
+    for (const { key, value } of this.projection.blocks.getRange({ start: [tid, after ?? prefix], end: [tid + 1, ''] })) {
       const k = (key as [number, string])[1];
       if (after !== undefined && k === after) continue;
       if (!k.startsWith(prefix)) break;
-      const b = decodeCanonical(value) as unknown as BlockRecord;
-      if (!this.canSee(b, includeHidden)) continue;
-      yield { key: k, f: b.f, l: b.l, v: b.v, h: b.h, data: decodeCanonical(b.data) as JsonValue, version: b.version };
+      const b = this.resolve(tid, k, at, decodeState(value));
+      if (b && this.canSee(b, includeHidden) && !this.hiddenNow(tid, k, includeHidden)) yield b;
     }
   }
 
-  /** Blocks as of `seq`: for each key under the prefix, its latest version ≤ seq; O(log n) per key. */
-  private *blocksAt(tid: number, seq: number, prefix: string, after: string | undefined, includeHidden: boolean | undefined): Generator<Block> {
-    let from: [number, string, number] = after === undefined ? [tid, prefix, -1] : [tid, after, Number.MAX_SAFE_INTEGER];
-    for (;;) {
-      let key: string | undefined;
-      for (const k of this.projection.versions.getKeys({ start: from, end: [tid + 1, '', 0], limit: 1 })) key = (k as [number, string, number])[1];
-      if (key === undefined || !key.startsWith(prefix)) return;
-      const ver = this.versionAt(tid, key, seq);
-      if (ver && ver.exists && this.canSee(ver, includeHidden) && !this.hiddenNow(tid, key, includeHidden)) yield this.blockFromVersion(tid, key, ver);
-      from = [tid, key, Number.MAX_SAFE_INTEGER];
-    }
+  /** The two axes of a read: a seq (undefined: everything known now) and an instant (valid time). */
+  private timePoint(rec: TenantRecord | undefined, opts: { asOf?: AsOf; validAt?: number | string | Date }): TimePoint {
+    const asOf = opts.asOf === undefined ? undefined : this.resolvePoint(rec?.id ?? -1, parseAsOf(opts.asOf));
+    const validAt = opts.validAt === undefined ? undefined : parseInstant(opts.validAt, 'validAt');
+    // "Valid now" is never before the journal's own latest time: a fact written with the default
+    // validFrom (its transaction time) is valid at once even if the reader's clock lags.
+    const head = rec ? (this.journal.storage.heads.get(rec.id)?.time ?? 0) : 0;
+    return { asOf, validAt, now: Math.max(this.config.now(), head) };
   }
 
   /**
-   * Streams the full block state at a point (a seq, a Date or an ISO string).
-   * @throws TallyError `bad_request` for a bad point.
+   * A key's block at a time point, ignoring who reads. Fast paths: the
+   * current state (or the snapshot at `asOf`) already holds the winner, and
+   * is right whenever that winner is valid by now; otherwise one seek in the
+   * valid-time index decides.
    */
-  async *stateAt(point: AsOf, opts: { prefix?: string; includeHidden?: boolean } = {}): AsyncGenerator<Block> {
-    this.requireRole('read');
-    const rec = this.tenantRecord();
-    if (!rec) return;
-    const seq = this.resolvePoint(rec.id, parseAsOf(point));
-    yield* this.blocksAt(rec.id, seq, opts.prefix ?? '', undefined, opts.includeHidden);
-  }
-
-  /** The version record of a key in force right after `seq` (inclusive), if any. */
-  private versionAt(tid: number, key: string, seq: number): VersionRecord | undefined {
-    if (seq < 0) return undefined;
-    for (const { value } of this.projection.versions.getRange({ start: [tid, key, seq], end: [tid, key, -1], reverse: true, limit: 1 })) {
-      return decodeCanonical(value) as unknown as VersionRecord;
+  private resolve(tid: number, key: string, at: TimePoint, current: KeyState | undefined): Block | undefined {
+    if (at.asOf !== undefined && at.asOf < 0) return undefined;
+    const snap = at.asOf === undefined ? current : this.projection.stateAtSeq(tid, key, at.asOf);
+    if (!snap) return undefined;
+    const validAt = at.validAt ?? at.now;
+    if (at.validAt === undefined && (snap.winnerSeq < 0 || snap.validFrom <= validAt)) {
+      if (!snap.exists) return undefined;
+      return this.toBlock(tid, key, snap, snap.v, snap.winnerSeq);
     }
-    return undefined;
+    const asOf = at.asOf ?? Number.MAX_SAFE_INTEGER;
+    const fact = this.projection.factAt(tid, key, validAt, asOf, snap.since);
+    if (!fact || fact.fact.op === 'delete') return undefined;
+    return this.toBlock(tid, key, snap, fact.fact.v, fact.seq);
   }
 
-  private blockFromVersion(tid: number, key: string, ver: VersionRecord): Block {
-    const payload = ver.dataSeq >= 0 ? this.journal.event(tid, ver.dataSeq).payload : null;
-    return { key, f: ver.f, l: ver.l, v: ver.v, h: ver.h, data: payload ? (decodeCanonical(payload) as JsonValue) : null, version: ver.version };
+  private toBlock(tid: number, key: string, st: Omit<KeyState, 'data'> & { data?: Uint8Array }, v: number, dataSeq: number): Block {
+    let data: JsonValue = null;
+    if (st.data && st.winnerSeq === dataSeq && st.data.length > 0) data = decodeCanonical(st.data) as JsonValue;
+    else {
+      const payload = this.journal.event(tid, dataSeq).payload;
+      if (payload) data = decodeCanonical(payload) as JsonValue;
+    }
+    return { key, f: st.f, l: st.l, v, h: st.h, data, version: st.version };
   }
 
   /** The last seq at a point: the seq itself, or the last event with time ≤ the instant (binary search, O(log n)). */
@@ -593,7 +611,8 @@ export class TenantHandle {
   /** True when the key is redacted now and the actor may not see hidden blocks: redaction hides the past too. */
   private hiddenNow(tid: number, key: string, includeHidden: boolean | undefined): boolean {
     if (includeHidden && this.who.role === 'admin') return false;
-    return this.projection.block(tid, key)?.h === 1;
+    const st = this.projection.state(tid, key);
+    return st?.exists === true && st.h === 1;
   }
 
   // justifies: INV-VISIBILITY

@@ -5,12 +5,12 @@
  * the effects of the request's earlier ops ({@link planOps}), so a batch is
  * judged as a whole and either every op is appended or none.
  */
-import { encodeCanonical, encodeData } from '../core/codec.js';
+import { decodeCanonical, encodeCanonical, encodeData } from '../core/codec.js';
 import { TallyError } from '../core/errors.js';
-import { assertKey, assertVisibility } from '../core/event.js';
+import { assertKey, assertVisibility, type EventHeader } from '../core/event.js';
 import type { BuildContext, EventDraft, Journal } from '../journal/journal.js';
 import { quotaOf } from './plans.js';
-import type { BlockRecord, Projection } from './projection.js';
+import { decodeState, foldEvent, NO_STATE, OverlayStore, type KeyState, type Projection } from './projection.js';
 import { parseInstant } from './time-point.js';
 
 /** Expected version for optimistic concurrency: a version, or `'absent'` for create-only. */
@@ -78,65 +78,61 @@ export function prepareOp(op: unknown, at: string): PreparedOp {
 }
 
 /**
- * Plans prepared ops against the current state, inside the transaction.
+ * Plans prepared ops against the current state, inside the transaction: each
+ * proposed event is run through the projection's own fold on an overlay, so
+ * later ops of the request see exactly the state the earlier ones make.
  * @throws TallyError `conflict`, `not_found` or `quota_exceeded`; nothing is written then.
  */
 export function planOps(journal: Journal, projection: Projection, ctx: BuildContext, ops: readonly PreparedOp[]): EventDraft[] {
   const tid = ctx.tenant.id;
-  const overlay = new Map<string, BlockRecord | null>();
-  const current = (key: string): BlockRecord | null => (overlay.has(key) ? overlay.get(key)! : (projection.block(tid, key) ?? null));
-  let count = projection.count(tid);
+  const overlay = new OverlayStore(projection.store);
+  const state = (key: string): KeyState => decodeState(overlay.getBlock(tid, key)) ?? NO_STATE;
+  const count = (): number => {
+    const c = overlay.getCount(tid);
+    return c ? (decodeCanonical(c) as number) : 0;
+  };
   const quota = quotaOf(ctx.tenant.plan);
   const drafts: EventDraft[] = [];
   ops.forEach((op, i) => {
     const seq = ctx.size + drafts.length;
-    const prev = op.op === 'log' ? null : current(op.key);
+    const cur = op.op === 'log' ? NO_STATE : state(op.key);
     if ((op.op === 'set' || op.op === 'delete') && op.ifVersion !== undefined) {
-      const actual = prev ? prev.version : 'absent';
-      if (actual !== op.ifVersion) {
-        throw new TallyError('conflict', `op ${i} on "${op.key}": expected version ${op.ifVersion}, found ${actual}`);
-      }
+      const actual = cur.exists ? cur.version : 'absent';
+      if (actual !== op.ifVersion) throw new TallyError('conflict', `op ${i} on "${op.key}": expected version ${op.ifVersion}, found ${actual}`);
     }
+    let draft: EventDraft;
     switch (op.op) {
-      case 'set': {
-        // justifies: INV-QUOTA
-        if (!prev && quota !== null && count + 1 > quota) {
-          throw new TallyError('quota_exceeded', `block quota of plan "${ctx.tenant.plan}" (${quota}) reached`);
-        }
-        if (!prev) count++;
-        const validFrom = op.validFrom ?? ctx.time;
-        overlay.set(op.key, { f: prev ? prev.f : ctx.time, l: ctx.time, v: op.v, h: prev ? prev.h : 0, version: seq, validFrom, dataSeq: seq, data: op.payload });
-        drafts.push({ op: 'set', key: op.key, payload: op.payload, v: op.v, validFrom });
-        return;
-      }
-      case 'delete': {
-        if (!prev) throw new TallyError('not_found', `block "${op.key}" does not exist`);
-        count--;
-        overlay.set(op.key, null);
-        drafts.push({ op: 'delete', key: op.key, payload: null, v: prev.v, validFrom: op.validFrom ?? ctx.time });
-        return;
-      }
+      case 'set':
+        draft = { op: 'set', key: op.key, payload: op.payload, v: op.v, validFrom: op.validFrom ?? ctx.time };
+        break;
+      case 'delete':
+        if (!cur.exists) throw new TallyError('not_found', `block "${op.key}" does not exist`);
+        draft = { op: 'delete', key: op.key, payload: null, v: cur.v, validFrom: op.validFrom ?? ctx.time };
+        break;
       case 'redact':
-      case 'unredact': {
-        if (!prev) throw new TallyError('not_found', `block "${op.key}" does not exist`);
-        overlay.set(op.key, { ...prev, h: op.op === 'redact' ? 1 : 0, version: seq });
-        drafts.push({ op: op.op, key: op.key, payload: null, v: prev.v });
-        return;
-      }
+      case 'unredact':
+        if (!cur.exists) throw new TallyError('not_found', `block "${op.key}" does not exist`);
+        draft = { op: op.op, key: op.key, payload: null, v: cur.v };
+        break;
       case 'erase': {
         const all = [...journal.keySeqs(tid, op.key)];
         if (all.length === 0) throw new TallyError('not_found', `block "${op.key}" has no history to erase`);
         // The erase event keeps the key's last visibility, so it is no more visible than the data it names.
-        const v = prev ? prev.v : journal.header(tid, all[all.length - 1]!).v;
-        if (prev) count--;
-        overlay.set(op.key, null);
-        drafts.push({ op: 'erase', key: op.key, payload: encodeCanonical({ reason: op.reason, erased: erasableSeqs(journal, tid, all) }), v });
-        return;
+        draft = { op: 'erase', key: op.key, payload: encodeCanonical({ reason: op.reason, erased: erasableSeqs(journal, tid, all) }), v: cur.v };
+        break;
       }
       case 'log':
         drafts.push({ op: 'log', key: op.key, payload: op.payload, v: 0 });
         return;
     }
+    const before = count();
+    const header = { op: draft.op, key: draft.key, seq, time: ctx.time, v: draft.v, validFrom: draft.validFrom ?? ctx.time } as EventHeader;
+    foldEvent(overlay, tid, { header, payload: draft.payload });
+    // justifies: INV-QUOTA
+    if (quota !== null && count() > before && count() > quota) {
+      throw new TallyError('quota_exceeded', `block quota of plan "${ctx.tenant.plan}" (${quota}) reached`);
+    }
+    drafts.push(draft);
   });
   return drafts;
 }

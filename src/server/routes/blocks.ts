@@ -105,7 +105,7 @@ export function blockRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
   );
 
-  app.get<{ Params: { key: string }; Querystring: { asOf?: string; includeHidden?: string } }>(
+  app.get<{ Params: { key: string }; Querystring: { asOf?: string; validAt?: string; includeHidden?: string } }>(
     '/blocks/:key',
     {
       schema: {
@@ -115,6 +115,7 @@ export function blockRoutes(app: FastifyInstance, ctx: ServerContext): void {
         params: KeyParams,
         querystring: Type.Object({
           asOf: Type.Optional(Type.String({ description: 'A seq, or an ISO 8601 time: the state as the journal knew it then' })),
+          validAt: Type.Optional(Type.String({ description: 'An instant (ms or ISO 8601): the version valid then (docs/TIME.md)' })),
           includeHidden: Type.Optional(Type.String({ description: '"true" shows redacted blocks to an admin token' })),
         }),
       },
@@ -124,6 +125,7 @@ export function blockRoutes(app: FastifyInstance, ctx: ServerContext): void {
       const t = tenantOf(db, tokens, req);
       const block = await t.get(key, {
         ...(req.query.asOf !== undefined ? { asOf: req.query.asOf } : {}),
+        ...(req.query.validAt !== undefined ? { validAt: req.query.validAt } : {}),
         includeHidden: req.query.includeHidden === 'true',
       });
       void reply.header('etag', `"${block.version}"`);
@@ -153,7 +155,7 @@ export function blockRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
   );
 
-  app.get<{ Querystring: { prefix?: string; limit?: string; cursor?: string; asOf?: string; includeHidden?: string } }>(
+  app.get<{ Querystring: { prefix?: string; limit?: string; cursor?: string; asOf?: string; validAt?: string; includeHidden?: string } }>(
     '/blocks',
     {
       schema: {
@@ -164,7 +166,8 @@ export function blockRoutes(app: FastifyInstance, ctx: ServerContext): void {
           prefix: Type.Optional(Type.String()),
           limit: Type.Optional(Type.String({ description: '1..1000, default 100' })),
           cursor: Type.Optional(Type.String()),
-          asOf: Type.Optional(Type.String()),
+          asOf: Type.Optional(Type.String({ description: 'A seq, or an ISO 8601 time' })),
+          validAt: Type.Optional(Type.String({ description: 'An instant (ms or ISO 8601)' })),
           includeHidden: Type.Optional(Type.String()),
         }),
       },
@@ -178,6 +181,7 @@ export function blockRoutes(app: FastifyInstance, ctx: ServerContext): void {
         ...(limit !== undefined ? { limit } : {}),
         ...(q.cursor !== undefined ? { cursor: q.cursor } : {}),
         ...(q.asOf !== undefined ? { asOf: q.asOf } : {}),
+        ...(q.validAt !== undefined ? { validAt: q.validAt } : {}),
         includeHidden: q.includeHidden === 'true',
       });
     },

@@ -1,0 +1,154 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { Tally } from '../../src/store/tally.js';
+import { tempDir } from '../helpers/tmpdir.js';
+
+const D = (iso: string) => Date.parse(iso);
+
+async function codeOf(fn: () => Promise<unknown>): Promise<string> {
+  try {
+    await fn();
+    return 'ok';
+  } catch (e) {
+    return (e as { code?: string }).code ?? String(e);
+  }
+}
+
+describe('bi-temporal reads (docs/TIME.md)', () => {
+  it('answers the scenario table: a rename effective 1 June, a late correction, a retraction, and queries before any fact', async () => {
+    let now = D('2026-05-01T00:00:00Z');
+    const db = await Tally.open(tempDir(), { now: () => now });
+    const t = db.tenant('acme');
+    // May: the contract is with "Acme Ltd", valid from 1 January.
+    const s1 = await t.set('contract:42', { party: 'Acme Ltd' }, { validFrom: '2026-01-01' });
+    // 10 May: we learn of a rename effective 1 June.
+    now = D('2026-05-10T00:00:00Z');
+    const s2 = await t.set('contract:42', { party: 'Acme Group' }, { validFrom: '2026-06-01' });
+    // September: a correction — the January fact was wrong, the name was "ACME Limited".
+    now = D('2026-09-01T00:00:00Z');
+    const s3 = await t.set('contract:42', { party: 'ACME Limited' }, { validFrom: '2026-01-01' });
+    // October: the contract is retracted from 1 October.
+    now = D('2026-10-02T00:00:00Z');
+    await t.delete('contract:42', { validFrom: '2026-10-01' });
+
+    const at = async (validAt: string, asOf?: number | string) =>
+      codeOf(async () => (await t.get('contract:42', { validAt, ...(asOf !== undefined ? { asOf } : {}) })).data).then(
+        async (c) => (c === 'ok' ? ((await t.get('contract:42', { validAt, ...(asOf !== undefined ? { asOf } : {}) })).data as { party: string }).party : c),
+      );
+    expect(await at('2025-12-31')).toBe('not_found'); // before any fact
+    expect(await at('2026-03-01')).toBe('ACME Limited'); // corrected January fact
+    expect(await at('2026-03-01', s2.version)).toBe('Acme Ltd'); // as known in May, before the correction
+    expect(await at('2026-03-01', '2026-05-15T00:00:00Z')).toBe('Acme Ltd');
+    expect(await at('2026-06-01')).toBe('Acme Group'); // the rename
+    expect(await at('2026-06-15', s1.version)).toBe('Acme Ltd'); // as known before the rename was recorded
+    expect(await at('2026-09-30')).toBe('Acme Group');
+    expect(await at('2026-10-01')).toBe('not_found'); // retracted
+    expect(await at('2026-10-01', s3.version)).toBe('Acme Group'); // before the retraction was recorded
+    expect(await codeOf(() => t.get('contract:42'))).toBe('not_found'); // valid now: retracted
+    expect(await codeOf(() => t.get('contract:42', { validAt: '2026-03-01', asOf: '2026-04-01T00:00:00Z' }))).toBe('not_found'); // known nothing yet
+    await db.close();
+  });
+
+  it('shows a future-dated fact only once it is valid', async () => {
+    let now = D('2026-05-01T00:00:00Z');
+    const db = await Tally.open(tempDir(), { now: () => now });
+    const t = db.tenant('acme');
+    await t.set('price', 10);
+    await t.set('price', 12, { validFrom: '2026-07-01' });
+    expect((await t.get('price')).data).toBe(10);
+    expect((await t.list()).blocks.map((b) => b.data)).toEqual([10]);
+    now = D('2026-07-01T00:00:00Z');
+    expect((await t.get('price')).data).toBe(12);
+    expect((await t.list()).blocks.map((b) => b.data)).toEqual([12]);
+    await db.close();
+  });
+
+  it('lets a retroactive write change later asOf answers but never earlier ones', async () => {
+    let now = D('2026-05-01T00:00:00Z');
+    const db = await Tally.open(tempDir(), { now: () => now });
+    const t = db.tenant('acme');
+    const a = await t.set('k', 'may', { validFrom: '2026-05-01' });
+    now += 1000;
+    const before = (await t.get('k', { validAt: '2026-04-15', asOf: a.version }).catch((e) => e.code)) as unknown;
+    const b = await t.set('k', 'april', { validFrom: '2026-04-01' });
+    expect(await t.get('k', { validAt: '2026-04-15', asOf: a.version }).catch((e) => e.code)).toEqual(before);
+    expect((await t.get('k', { validAt: '2026-04-15', asOf: b.version })).data).toBe('april');
+    expect((await t.get('k')).data).toBe('may'); // valid now: the May fact still wins
+    await db.close();
+  });
+
+  it('accepts ms timestamps and ISO dates with zones as instants, compared as instants', async () => {
+    const db = await Tally.open(tempDir(), { now: () => D('2026-05-01T00:00:00Z') });
+    const t = db.tenant('acme');
+    await t.set('k', 'x', { validFrom: '2026-03-01T02:00:00+02:00' });
+    expect((await t.get('k', { validAt: D('2026-03-01T00:00:00Z') })).data).toBe('x');
+    expect(await codeOf(() => t.get('k', { validAt: '2026-02-28T23:59:59.999Z' }))).toBe('not_found');
+    expect((await t.get('k', { validAt: '2026-03-01' })).data).toBe('x');
+    expect(await codeOf(() => t.get('k', { validAt: 'yesterday' }))).toBe('bad_request');
+    await db.close();
+  });
+
+  it('equals a brute-force reference on random histories of writes, corrections, retroactive writes, deletes and erasures', async () => {
+    const T0 = D('2026-06-01T00:00:00Z');
+    const instants = [-3, -2, -1, 0, 1, 2, 3].map((d) => T0 + d * 86_400_000);
+    const keys = ['a', 'b', 'c'];
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('set' as const), key: fc.constantFrom(...keys), vf: fc.option(fc.constantFrom(...instants), { nil: undefined }), data: fc.integer({ min: 0, max: 99 }) }),
+      fc.record({ kind: fc.constant('delete' as const), key: fc.constantFrom(...keys), vf: fc.option(fc.constantFrom(...instants), { nil: undefined }) }),
+      fc.record({ kind: fc.constant('erase' as const), key: fc.constantFrom(...keys) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 25 }), async (ops) => {
+        let now = T0 - 4 * 86_400_000;
+        const db = await Tally.open(tempDir(), { now: () => now });
+        const t = db.tenant('acme');
+        type Ev = { seq: number; key: string; op: 'set' | 'delete' | 'erase'; vf: number; data?: number };
+        const log: Ev[] = [];
+        for (const o of ops) {
+          now += 3_600_000;
+          try {
+            if (o.kind === 'set') {
+              const r = await t.set(o.key, o.data, o.vf !== undefined ? { validFrom: o.vf } : {});
+              log.push({ seq: r.version, key: o.key, op: 'set', vf: r.receipt.header.validFrom, data: o.data });
+            } else if (o.kind === 'delete') {
+              const r = await t.delete(o.key, o.vf !== undefined ? { validFrom: o.vf } : {});
+              log.push({ seq: r.receipt.header.seq, key: o.key, op: 'delete', vf: r.receipt.header.validFrom });
+            } else {
+              const r = await t.erase(o.key, { reason: 'test' });
+              log.push({ seq: r.receipt.header.seq, key: o.key, op: 'erase', vf: 0 });
+            }
+          } catch (e) {
+            if ((e as { code?: string }).code !== 'not_found') throw e;
+          }
+        }
+        // The reference: among facts known at asOf after the key's last erase, latest validFrom ≤ validAt wins, later seq on ties.
+        const reference = (key: string, asOf: number, validAt: number): number | 'none' | 'erased' => {
+          const known = log.filter((e) => e.key === key && e.seq <= asOf);
+          const lastErase = Math.max(-1, ...known.filter((e) => e.op === 'erase').map((e) => e.seq));
+          let win: Ev | undefined;
+          for (const e of known) if (e.op !== 'erase' && e.seq > lastErase && e.vf <= validAt && (!win || e.vf > win.vf || (e.vf === win.vf && e.seq > win.seq))) win = e;
+          if (!win || win.op === 'delete') return 'none';
+          // An erased payload reads as null.
+          return log.some((e) => e.key === key && e.op === 'erase' && e.seq > win!.seq) ? 'erased' : win.data!;
+        };
+        const maxSeq = log.length ? Math.max(...log.map((e) => e.seq)) : 0;
+        for (const key of keys) {
+          for (let asOf = 0; asOf <= maxSeq; asOf++) {
+            for (const validAt of instants) {
+              const want = reference(key, asOf, validAt);
+              const got = await t.get(key, { asOf, validAt }).then((b) => (b.data === null ? 'erased' : (b.data as number)), (e) => ((e as { code: string }).code === 'not_found' ? 'none' : Promise.reject(e)));
+              expect(got, `${key} asOf ${asOf} validAt ${new Date(validAt).toISOString()}`).toEqual(want);
+            }
+          }
+          // Everything known now, valid now.
+          const wantNow = reference(key, Number.MAX_SAFE_INTEGER, now);
+          const gotNow = await t.get(key).then((b) => (b.data === null ? 'erased' : (b.data as number)), (e) => ((e as { code: string }).code === 'not_found' ? 'none' : Promise.reject(e)));
+          expect(gotNow, `${key} now`).toEqual(wantNow);
+        }
+        expect(await t.verify({ projection: true })).toMatchObject({ ok: true });
+        await db.close();
+      }),
+      { numRuns: 40 },
+    );
+  });
+});
