@@ -125,3 +125,18 @@ export function decodeCanonical(bytes: Uint8Array): CborValue {
   if (!bytesEqual(encode(value, ENCODE_OPTIONS), bytes)) throw badRequest('non-canonical CBOR: re-encoding differs');
   return value as CborValue;
 }
+
+/**
+ * Decodes CBOR that Tally itself wrote canonically and stored (projection
+ * records, stored payloads, stored headers): the same decoder options, but
+ * without the re-encoding check. Never use it on bytes from outside; those
+ * go through {@link decodeCanonical}. `verify()` re-checks stored bytes strictly.
+ * @throws TallyError `bad_request` if the bytes do not decode at all.
+ */
+export function decodeTrusted(bytes: Uint8Array): CborValue {
+  try {
+    return decode(bytes, DECODE_OPTIONS) as CborValue;
+  } catch (err) {
+    throw badRequest(`invalid stored CBOR: ${(err as Error).message}`, err);
+  }
+}

@@ -7,7 +7,7 @@
  * one — because a verifier must reject anything a writer could not produce.
  */
 import { fromBase64, isWellFormed, toBase64, utf8 } from './bytes.js';
-import { decodeCanonical, encodeCanonical } from './codec.js';
+import { decodeCanonical, decodeTrusted, encodeCanonical } from './codec.js';
 import { badRequest } from './errors.js';
 import { HASH_LENGTH } from './hash.js';
 
@@ -211,4 +211,9 @@ export function headerFromJson(j: unknown): EventHeader {
   for (const f of HEADER_FIELDS) if (!(f in o)) throw badRequest(`header is missing "${f}"`);
   assertHeader(h);
   return h;
+}
+
+/** Decodes header bytes that Tally stored itself, skipping the canonical re-check (see {@link decodeTrusted}). */
+export function decodeStoredHeader(bytes: Uint8Array): EventHeader {
+  return decodeTrusted(bytes) as unknown as EventHeader;
 }

@@ -6,7 +6,7 @@
  * ties; an erase voids the facts before it. A bundle must start at seq 0.
  */
 import type { AuditResult } from '../core/audit-bundle.js';
-import { decodeCanonical, type JsonValue } from '../core/codec.js';
+import { decodeTrusted, type JsonValue } from '../core/codec.js';
 import { TallyError } from '../core/errors.js';
 import type { VerifierKey } from '../core/note.js';
 import { parseAsOf, parseInstant } from '../store/time-point.js';
@@ -78,7 +78,7 @@ export async function replayBundle(path: string, keys: VerifierKey[], asOf: stri
     let win: Fact | undefined;
     for (const fact of k.facts) if (fact.validFrom <= valid && (!win || fact.validFrom >= win.validFrom)) win = fact;
     if (!win || win.op === 'delete') continue;
-    blocks.push({ key, f: k.f, l: k.l, v: win.v, h: k.h, data: win.payload ? (decodeCanonical(win.payload) as JsonValue) : null, version: k.version });
+    blocks.push({ key, f: k.f, l: k.l, v: win.v, h: k.h, data: win.payload ? (decodeTrusted(win.payload) as JsonValue) : null, version: k.version });
   }
   blocks.sort((a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)));
   return { audit, blocks };

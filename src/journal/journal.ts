@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { formatCheckpoint } from '../core/checkpoint.js';
 import { isWellFormed, utf8 } from '../core/bytes.js';
 import { TallyError } from '../core/errors.js';
-import { assertKey, assertVisibility, decodeHeader, encodeHeader, FORMAT_VERSION, isValidTenantName, MAX_ACTOR_BYTES, ZERO_HASH, type EventHeader, type Op } from '../core/event.js';
+import { assertKey, assertVisibility, decodeStoredHeader, encodeHeader, FORMAT_VERSION, isValidTenantName, MAX_ACTOR_BYTES, ZERO_HASH, type EventHeader, type Op } from '../core/event.js';
 import { SALT_LENGTH } from '../core/hash.js';
 import { consistencyProof, inclusionProof, treeRoot, type PerfectNode } from '../core/merkle.js';
 import { signNote, type VerifierKey } from '../core/note.js';
@@ -423,7 +423,7 @@ export class Journal {
   header(tid: number, seq: number): EventHeader {
     const bytes = this.storage.events.get([tid, seq]);
     if (!bytes) throw new TallyError('not_found', `event ${seq} does not exist`);
-    return decodeHeader(bytes);
+    return decodeStoredHeader(bytes);
   }
 
   /** Event `seq` with its payload and salt (null once erased). @throws TallyError `not_found`. */
@@ -432,11 +432,23 @@ export class Journal {
     if (!bytes) throw new TallyError('not_found', `event ${seq} does not exist`);
     const stored = this.storage.payloads.get([tid, seq]);
     return {
-      header: decodeHeader(bytes),
+      header: decodeStoredHeader(bytes),
       hash: eventHash(bytes),
       salt: stored ? stored.subarray(0, SALT_LENGTH) : null,
       payload: stored ? stored.subarray(SALT_LENGTH) : null,
     };
+  }
+
+  /** Headers and payloads of events `from` ≤ seq < `to`, without hashing: what a replay folds. */
+  *replayEvents(tid: number, from = 0, to = MAX_SEQ): Generator<{ header: EventHeader; payload: Uint8Array | null }> {
+    const payloads = this.storage.payloads.getRange({ start: [tid, from], end: [tid, to] })[Symbol.iterator]();
+    let p = payloads.next();
+    for (const { key, value } of this.storage.events.getRange({ start: [tid, from], end: [tid, to] })) {
+      const seq = (key as [number, number])[1];
+      while (!p.done && (p.value.key as [number, number])[1] < seq) p = payloads.next();
+      const payload = !p.done && (p.value.key as [number, number])[1] === seq ? p.value.value.subarray(SALT_LENGTH) : null;
+      yield { header: decodeStoredHeader(value), payload };
+    }
   }
 
   /** Events `from` ≤ seq < `to`, in order, streamed from LMDB. */
@@ -445,7 +457,7 @@ export class Journal {
       const seq = (key as [number, number])[1];
       const stored = this.storage.payloads.get([tid, seq]);
       yield {
-        header: decodeHeader(value),
+        header: decodeStoredHeader(value),
         hash: eventHash(value),
         salt: stored ? stored.subarray(0, SALT_LENGTH) : null,
         payload: stored ? stored.subarray(SALT_LENGTH) : null,

@@ -16,7 +16,7 @@
  * - `valid` [tid, key, validFrom, seq] → the set/delete facts ordered by
  *   valid time, for `validAt` reads, one seek back from `validAt`.
  */
-import { decodeCanonical, encodeCanonical } from '../core/codec.js';
+import { decodeTrusted, encodeCanonical } from '../core/codec.js';
 import type { Database } from 'lmdb';
 import type { Journal, JournalEvent, Projector } from '../journal/journal.js';
 import type { Storage, TenantRecord } from '../journal/storage.js';
@@ -72,7 +72,7 @@ export interface ProjectionStore {
 
 /** Decodes a key state record. */
 export function decodeState(bytes: Uint8Array | undefined): KeyState | undefined {
-  return bytes ? (decodeCanonical(bytes) as unknown as KeyState) : undefined;
+  return bytes ? (decodeTrusted(bytes) as unknown as KeyState) : undefined;
 }
 
 /** The part of an event the fold reads. */
@@ -121,7 +121,7 @@ export function foldEvent(store: ProjectionStore, tid: number, e: FoldInput): vo
   store.putBlock(tid, h.key, encodeCanonical({ ...next }));
   if (base.exists !== next.exists) {
     const c = store.getCount(tid);
-    store.putCount(tid, encodeCanonical((c ? (decodeCanonical(c) as number) : 0) + (next.exists ? 1 : -1)));
+    store.putCount(tid, encodeCanonical((c ? (decodeTrusted(c) as number) : 0) + (next.exists ? 1 : -1)));
   }
   const { data: _data, ...snapshot } = next;
   store.putVersion(tid, h.key, h.seq, encodeCanonical({ ...snapshot, op: h.op }));
@@ -196,7 +196,7 @@ export class Projection implements Projector {
   /** Live block count of a tenant. */
   count(tid: number): number {
     const c = this.counts.get(tid);
-    return c ? (decodeCanonical(c) as number) : 0;
+    return c ? (decodeTrusted(c) as number) : 0;
   }
 
   /** Applies one event to the live projection; runs inside the append transaction. */
@@ -208,7 +208,7 @@ export class Projection implements Projector {
   stateAtSeq(tid: number, key: string, seq: number): (Omit<KeyState, 'data'> & { op: string }) | undefined {
     if (seq < 0) return undefined;
     for (const { value } of this.versions.getRange({ start: [tid, key, seq], end: [tid, key, -1], reverse: true, limit: 1 })) {
-      return decodeCanonical(value) as unknown as Omit<KeyState, 'data'> & { op: string };
+      return decodeTrusted(value) as unknown as Omit<KeyState, 'data'> & { op: string };
     }
     return undefined;
   }
@@ -223,7 +223,7 @@ export class Projection implements Projector {
     for (const { key: k, value } of this.valid.getRange({ start: [tid, key, validAt, Number.MAX_SAFE_INTEGER], end: [tid, key, -1, -1], reverse: true })) {
       const seq = (k as ValidKey)[3];
       if (seq > asOf || seq <= since) continue;
-      return { seq, fact: decodeCanonical(value) as unknown as ValidFact };
+      return { seq, fact: decodeTrusted(value) as unknown as ValidFact };
     }
     return undefined;
   }
@@ -237,7 +237,7 @@ export class Projection implements Projector {
       }
       this.counts.removeSync(tid);
       let n = 0;
-      for (const e of journal.events(tid)) {
+      for (const e of journal.replayEvents(tid)) {
         foldEvent(this.store, tid, e);
         n++;
       }
@@ -248,7 +248,7 @@ export class Projection implements Projector {
   /** Replays the journal into memory and compares with the live projection; returns a description of the first difference, or undefined. */
   compareWithReplay(journal: Journal, tenant: TenantRecord): string | undefined {
     const mem = new MemoryProjectionStore();
-    for (const e of journal.events(tenant.id)) foldEvent(mem, tenant.id, e);
+    for (const e of journal.replayEvents(tenant.id)) foldEvent(mem, tenant.id, e);
     const replayed = [
       ...[...mem.blocks.entries()].map(([k, v]) => `b${JSON.stringify([tenant.id, k])}=${Buffer.from(v).toString('hex')}`),
       ...mem.records,

@@ -6,7 +6,7 @@
  * Visibility is enforced here, on every read path: a block above the
  * reader's clearance, or redacted for a non-admin, does not exist to them.
  */
-import { decodeCanonical, encodeCanonical, encodeData, type JsonValue } from '../core/codec.js';
+import { decodeTrusted, encodeCanonical, encodeData, type JsonValue } from '../core/codec.js';
 import { toBase64, utf8, fromBase64, fromUtf8, bytesEqual, isWellFormed } from '../core/bytes.js';
 import { TallyError } from '../core/errors.js';
 import { assertKey } from '../core/event.js';
@@ -93,7 +93,8 @@ interface TimePoint {
   asOf: number | undefined;
   /** Valid-time instant, or undefined for "valid now". */
   validAt: number | undefined;
-  now: number;
+  /** "Now" for a winner valid from `t`: the clock, or the journal head when the clock lags behind `t`. */
+  now: (t: number) => number;
 }
 
 /** Options of write methods. */
@@ -256,7 +257,7 @@ export class TenantHandle {
     }
     const [receipt] = await this.write([{ op: 'erase', key, reason }], opts.idempotencyKey, 'erase');
     if (!receipt!.payload) throw new TallyError('internal_error', 'the erase event lost its details');
-    const details = decodeCanonical(receipt!.payload) as { erased: number[] };
+    const details = decodeTrusted(receipt!.payload) as { erased: number[] };
     return { ok: true, erased: details.erased, receipt: receiptToJson(receipt!) };
   }
 
@@ -310,7 +311,7 @@ export class TenantHandle {
 
   private idempotent(tid: number, key: string): { fingerprint: Uint8Array; seqs: number[] } | undefined {
     const v = this.projection.idempotency.get([tid, key]);
-    return v ? (decodeCanonical(v) as unknown as { fingerprint: Uint8Array; seqs: number[] }) : undefined;
+    return v ? (decodeTrusted(v) as unknown as { fingerprint: Uint8Array; seqs: number[] }) : undefined;
   }
 
   /**
@@ -344,10 +345,11 @@ export class TenantHandle {
   async get(key: string, opts: { asOf?: AsOf; validAt?: number | string | Date; includeHidden?: boolean } = {}): Promise<Block> {
     this.requireRole('read');
     assertKey(key);
-    const rec = this.tenantRecord();
-    const at = this.timePoint(rec, opts);
-    const b = rec ? this.resolve(rec.id, key, at, this.projection.state(rec.id, key)) : undefined;
-    if (!b || !this.canSee(b, opts.includeHidden) || this.hiddenNow(rec!.id, key, opts.includeHidden)) throw new TallyError('not_found', `block "${key}" does not exist`);
+    const tid = this.tid();
+    const at = this.timePoint(tid, opts);
+    const st = tid === undefined ? undefined : this.projection.state(tid, key);
+    const b = tid === undefined ? undefined : this.resolve(tid, key, at, st);
+    if (!b || !this.canSee(b, opts.includeHidden) || this.hiddenNow(tid!, key, opts.includeHidden, st)) throw new TallyError('not_found', `block "${key}" does not exist`);
     return b;
   }
 
@@ -367,12 +369,12 @@ export class TenantHandle {
       if (c.length !== 1 || typeof c[0] !== 'string') throw new TallyError('bad_request', '"cursor" is not a cursor this server issued');
       after = c[0];
     }
-    const rec = this.tenantRecord();
-    const at = this.timePoint(rec, opts);
-    if (!rec) return { blocks: [], next: null };
+    const tid = this.tid();
+    const at = this.timePoint(tid, opts);
+    if (tid === undefined) return { blocks: [], next: null };
     const blocks: Block[] = [];
     let next: string | null = null;
-    for (const b of this.blocksAt(rec.id, at, prefix, after, opts.includeHidden)) {
+    for (const b of this.blocksAt(tid, at, prefix, after, opts.includeHidden)) {
       if (blocks.length === limit) {
         next = encodeCursor([blocks[blocks.length - 1]!.key]);
         break;
@@ -389,10 +391,10 @@ export class TenantHandle {
    */
   async *stateAt(point: AsOf, opts: { prefix?: string; validAt?: number | string | Date; includeHidden?: boolean } = {}): AsyncGenerator<Block> {
     this.requireRole('read');
-    const rec = this.tenantRecord();
-    const at = this.timePoint(rec, { asOf: point, ...(opts.validAt !== undefined ? { validAt: opts.validAt } : {}) });
-    if (!rec) return;
-    yield* this.blocksAt(rec.id, at, opts.prefix ?? '', undefined, opts.includeHidden);
+    const tid = this.tid();
+    const at = this.timePoint(tid, { asOf: point, ...(opts.validAt !== undefined ? { validAt: opts.validAt } : {}) });
+    if (tid === undefined) return;
+    yield* this.blocksAt(tid, at, opts.prefix ?? '', undefined, opts.includeHidden);
   }
 
   /** Every key with history under a prefix, resolved at a time point, visible blocks only. */
@@ -401,19 +403,23 @@ export class TenantHandle {
       const k = (key as [number, string])[1];
       if (after !== undefined && k === after) continue;
       if (!k.startsWith(prefix)) break;
-      const b = this.resolve(tid, k, at, decodeState(value));
-      if (b && this.canSee(b, includeHidden) && !this.hiddenNow(tid, k, includeHidden)) yield b;
+      const st = decodeState(value);
+      const b = this.resolve(tid, k, at, st);
+      if (b && this.canSee(b, includeHidden) && !this.hiddenNow(tid, k, includeHidden, st)) yield b;
     }
   }
 
   /** The two axes of a read: a seq (undefined: everything known now) and an instant (valid time). */
-  private timePoint(rec: TenantRecord | undefined, opts: { asOf?: AsOf; validAt?: number | string | Date }): TimePoint {
-    const asOf = opts.asOf === undefined ? undefined : this.resolvePoint(rec?.id ?? -1, parseAsOf(opts.asOf));
+  private timePoint(tid: number | undefined, opts: { asOf?: AsOf; validAt?: number | string | Date }): TimePoint {
+    const asOf = opts.asOf === undefined ? undefined : this.resolvePoint(tid ?? -1, parseAsOf(opts.asOf));
     const validAt = opts.validAt === undefined ? undefined : parseInstant(opts.validAt, 'validAt');
+    const clock = this.config.now();
+    let now: number | undefined;
     // "Valid now" is never before the journal's own latest time: a fact written with the default
-    // validFrom (its transaction time) is valid at once even if the reader's clock lags.
-    const head = rec ? (this.journal.storage.heads.get(rec.id)?.time ?? 0) : 0;
-    return { asOf, validAt, now: Math.max(this.config.now(), head) };
+    // validFrom (its transaction time) is valid at once even if the reader's clock lags. The head
+    // is read only when a winner lies after the clock, which is rare.
+    const nowAtLeast = (t: number): number => (t <= clock ? clock : (now ??= Math.max(clock, tid === undefined ? 0 : (this.journal.storage.heads.get(tid)?.time ?? 0))));
+    return { asOf, validAt, now: nowAtLeast };
   }
 
   /**
@@ -426,7 +432,7 @@ export class TenantHandle {
     if (at.asOf !== undefined && at.asOf < 0) return undefined;
     const snap = at.asOf === undefined ? current : this.projection.stateAtSeq(tid, key, at.asOf);
     if (!snap) return undefined;
-    const validAt = at.validAt ?? at.now;
+    const validAt = at.validAt ?? at.now(snap.validFrom);
     if (at.validAt === undefined && (snap.winnerSeq < 0 || snap.validFrom <= validAt)) {
       if (!snap.exists) return undefined;
       return this.toBlock(tid, key, snap, snap.v, snap.winnerSeq);
@@ -439,10 +445,10 @@ export class TenantHandle {
 
   private toBlock(tid: number, key: string, st: Omit<KeyState, 'data'> & { data?: Uint8Array }, v: number, dataSeq: number): Block {
     let data: JsonValue = null;
-    if (st.data && st.winnerSeq === dataSeq && st.data.length > 0) data = decodeCanonical(st.data) as JsonValue;
+    if (st.data && st.winnerSeq === dataSeq && st.data.length > 0) data = decodeTrusted(st.data) as JsonValue;
     else {
       const payload = this.journal.event(tid, dataSeq).payload;
-      if (payload) data = decodeCanonical(payload) as JsonValue;
+      if (payload) data = decodeTrusted(payload) as JsonValue;
     }
     return { key, f: st.f, l: st.l, v, h: st.h, data, version: st.version };
   }
@@ -505,7 +511,7 @@ export class TenantHandle {
   private toEntry(tid: number, e: JournalEvent): EventEntry | undefined {
     const h = e.header;
     if (h.op !== 'log' && (h.v > this.who.clearance || this.hiddenNow(tid, h.key, true))) return undefined;
-    const details = e.payload && h.op !== 'erase' ? (decodeCanonical(e.payload) as JsonValue) : h.op === 'erase' && e.payload ? (decodeCanonical(e.payload) as JsonValue) : null;
+    const details = e.payload && h.op !== 'erase' ? (decodeTrusted(e.payload) as JsonValue) : h.op === 'erase' && e.payload ? (decodeTrusted(e.payload) as JsonValue) : null;
     return h.op === 'log'
       ? { seq: h.seq, time: h.time, kind: h.key, actor: h.actor, details }
       : { seq: h.seq, time: h.time, kind: `block.${h.op}`, key: h.key, actor: h.actor, details };
@@ -552,7 +558,7 @@ export class TenantHandle {
         validFrom: h.validFrom,
         actor: h.actor,
         v: h.v,
-        data: h.op === 'set' && e.payload ? (decodeCanonical(e.payload) as JsonValue) : null,
+        data: h.op === 'set' && e.payload ? (decodeTrusted(e.payload) as JsonValue) : null,
         erased: h.payload !== null && e.payload === null,
         receipt: receiptToJson(this.journal.receipt(tid, seq, latest)),
       });
@@ -608,10 +614,18 @@ export class TenantHandle {
     return this.journal.tenant(this.name);
   }
 
+  private cachedTid: number | undefined;
+
+  /** The tenant's numeric id (ids never change, so it is cached once the tenant exists). */
+  private tid(): number | undefined {
+    this.cachedTid ??= this.journal.tenant(this.name)?.id;
+    return this.cachedTid;
+  }
+
   /** True when the key is redacted now and the actor may not see hidden blocks: redaction hides the past too. */
-  private hiddenNow(tid: number, key: string, includeHidden: boolean | undefined): boolean {
+  private hiddenNow(tid: number, key: string, includeHidden: boolean | undefined, known?: KeyState): boolean {
     if (includeHidden && this.who.role === 'admin') return false;
-    const st = this.projection.state(tid, key);
+    const st = known ?? this.projection.state(tid, key);
     return st?.exists === true && st.h === 1;
   }
 

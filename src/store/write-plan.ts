@@ -5,7 +5,7 @@
  * the effects of the request's earlier ops ({@link planOps}), so a batch is
  * judged as a whole and either every op is appended or none.
  */
-import { decodeCanonical, encodeCanonical, encodeData } from '../core/codec.js';
+import { decodeTrusted, encodeCanonical, encodeData } from '../core/codec.js';
 import { TallyError } from '../core/errors.js';
 import { assertKey, assertVisibility, type EventHeader } from '../core/event.js';
 import type { BuildContext, EventDraft, Journal } from '../journal/journal.js';
@@ -89,7 +89,7 @@ export function planOps(journal: Journal, projection: Projection, ctx: BuildCont
   const state = (key: string): KeyState => decodeState(overlay.getBlock(tid, key)) ?? NO_STATE;
   const count = (): number => {
     const c = overlay.getCount(tid);
-    return c ? (decodeCanonical(c) as number) : 0;
+    return c ? (decodeTrusted(c) as number) : 0;
   };
   const quota = quotaOf(ctx.tenant.plan);
   const drafts: EventDraft[] = [];
