@@ -12,7 +12,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { TallyError } from '../core/errors.js';
 import type { Tally } from '../store/tally.js';
-import { rateLimitKey } from './auth.js';
+import { grantOf, rateLimitKey } from './auth.js';
 import { DEFAULT_LIMITS, type ServerLimits } from './context.js';
 import { errorBody, handleError } from './errors.js';
 import { adminRoutes } from './routes/admin.js';
@@ -82,6 +82,14 @@ export async function buildServer(db: Tally, opts: ServerOptions = {}): Promise<
       errorResponseBuilder: (_req, context) => ({ statusCode: 429, ...errorBody('rate_limited', `rate limit of ${context.max} requests per ${context.after} exceeded`) }),
     });
   }
+
+  // Tokens are checked before bodies and query strings are parsed or validated, so a request
+  // without a valid token learns nothing beyond 401 (admin routes check their own token).
+  app.addHook('onRequest', async (req) => {
+    const route = req.routeOptions.url;
+    if (route === undefined || route === '/health' || route === '/openapi.json' || route.startsWith('/docs') || route.startsWith('/admin')) return;
+    grantOf(tokens, req);
+  });
 
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((_req, reply) => void reply.status(404).send(errorBody('not_found', 'no such route')));

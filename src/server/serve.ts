@@ -10,6 +10,9 @@ import { buildServer, type ServerOptions } from './app.js';
 import { createTenantWithToken } from './tenant-admin.js';
 import { NODE_ADMIN, Tokens } from './tokens.js';
 
+/** How long in-flight requests get to finish after SIGTERM before their connections are cut. */
+export const SHUTDOWN_GRACE_MS = 10_000;
+
 /** Options of {@link serve}. */
 export interface ServeOptions extends ServerOptions {
   dataDir: string;
@@ -35,6 +38,12 @@ export async function serve(opts: ServeOptions): Promise<Running> {
   const db = await Tally.open(opts.dataDir);
   const tokens = new Tokens(db);
   const app = await buildServer(db, opts);
+  let shuttingDown = false;
+  // While shutting down, answers close their connection: a keep-alive client must not hold the server open.
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (shuttingDown) void reply.header('connection', 'close');
+    return payload;
+  });
   await app.listen({ port: opts.port, host: opts.host });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;
@@ -54,7 +63,19 @@ export async function serve(opts: ServeOptions): Promise<Running> {
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
-      await app.close(); // stops accepting and waits for in-flight requests
+      shuttingDown = true;
+      const closed = app.close(); // stops accepting and waits for in-flight requests
+      // Idle keep-alive connections would otherwise hold close() until their timeout;
+      // after a grace period, connections still busy are cut (their writes were never acknowledged).
+      app.server.closeIdleConnections();
+      const idle = setInterval(() => app.server.closeIdleConnections(), 100);
+      const grace = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+      try {
+        await closed;
+      } finally {
+        clearInterval(idle);
+        clearTimeout(grace);
+      }
       await db.close(); // waits for queued writes to be durable
     })());
   if (opts.signals !== false) {

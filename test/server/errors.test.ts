@@ -71,11 +71,11 @@ describe('HTTP errors', () => {
           }),
       ],
     });
-    const boom = await call(srv.url, 'GET', '/boom');
+    const small = await srv.tenant('small', 'free');
+    const boom = await call(srv.url, 'GET', '/boom', small);
     expectError(boom, 500, 'internal_error');
     expect(JSON.stringify(boom.json)).not.toContain('secret internals');
     expect(JSON.stringify(boom.json)).not.toContain('at ');
-    const small = await srv.tenant('small', 'free');
     await srv.db.tenant('small').batch(Array.from({ length: 1000 }, (_, i) => ({ op: 'set' as const, key: `a${i}`, data: i })));
     for (let b = 1; b < 10; b++) await srv.db.tenant('small').batch(Array.from({ length: 1000 }, (_, i) => ({ op: 'set' as const, key: `b${b}-${i}`, data: i })));
     expectError(await call(srv.url, 'PUT', '/blocks/one-too-many', small, { data: 1 }), 507, 'quota_exceeded');
