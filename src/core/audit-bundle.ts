@@ -139,6 +139,7 @@ export async function auditBundle(lines: AsyncIterable<string> | Iterable<string
       return stop('malformed', `checkpoint ${size}: ${(err as Error).message}`);
     }
     if (cp.origin !== `${v.key.name}/${manifest!.tenant}`) return stop('origin_mismatch', `checkpoint ${size} is of ${cp.origin}, not of tenant ${manifest!.tenant} of ${v.key.name}`);
+    if (cp.origin !== manifest!.origin || v.key.name !== manifest!.node) return stop('origin_mismatch', `the manifest claims origin ${manifest!.origin} of node ${manifest!.node}, the checkpoints are of ${cp.origin}`);
     if (cp.size !== size) return stop('checkpoint_misplaced', `a record of size ${size} carries a checkpoint of size ${cp.size}`);
     signers.add(v.key.text);
     return cp;

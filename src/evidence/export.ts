@@ -28,11 +28,12 @@ export interface ExportOptions {
   now?: () => number;
 }
 
-function resolve(journal: Journal, tid: number, point: RangePoint, fallback: number, name: string): number {
+function resolve(journal: Journal, tid: number, point: RangePoint, fallback: number, name: 'from' | 'to'): number {
   if (point === undefined) return fallback;
   const p = parseAsOf(point, name);
-  // A seq bound is a count boundary; a time bound includes every event at or before it.
-  return 'seq' in p ? p.seq : journal.lastSeqAtOrBefore(tid, p.time) + 1;
+  if ('seq' in p) return p.seq;
+  // A time `from` starts at the first event at or after it; a time `to` ends after the last event at or before it.
+  return journal.lastSeqAtOrBefore(tid, name === 'from' ? p.time - 1 : p.time) + 1;
 }
 
 /**
@@ -101,11 +102,14 @@ export async function* exportBundle(db: Tally, tenant: string, opts: ExportOptio
       if (journal.header(tid, s).op === 'erase') tailErasures.push(s);
     }
   }
-  if (tailErasures.length > 0 && latest) {
-    yield line({ t: 'tail', size: latest.size, note: latest.note, consistency: journal.consistencyProof(tid, to, latest.size).map(toBase64) });
-    for (const s of tailErasures.sort((a, b) => a - b)) {
+  // Read the latest checkpoint again: an erase committed while this bundle streamed may be what
+  // emptied a payload above, and it is covered only by a checkpoint signed after the export began.
+  const tail = journal.latestCheckpoint(tid);
+  if (tailErasures.length > 0 && tail) {
+    yield line({ t: 'tail', size: tail.size, note: tail.note, consistency: journal.consistencyProof(tid, to, tail.size).map(toBase64) });
+    for (const s of tailErasures.filter((seq) => seq < tail.size).sort((a, b) => a - b)) {
       const e = journal.event(tid, s);
-      yield line({ t: 'erasure', header: toBase64(journal.storage.events.get([tid, s])!), payload: toBase64(e.payload!), salt: toBase64(e.salt!), proof: proof(s, latest.size) });
+      yield line({ t: 'erasure', header: toBase64(journal.storage.events.get([tid, s])!), payload: toBase64(e.payload!), salt: toBase64(e.salt!), proof: proof(s, tail.size) });
     }
   }
   const sum = toBase64(digest.digest('binary'));

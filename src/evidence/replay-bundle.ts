@@ -47,11 +47,12 @@ export interface ReplayedBlock {
 /** Blocks at a point, replayed from a bundle file. */
 export async function replayBundle(path: string, keys: VerifierKey[], asOf: string, prefix: string, validAt?: string, now = Date.now()): Promise<{ audit: AuditResult; blocks: ReplayedBlock[] }> {
   const point = parseAsOf(/^\d+$/.test(asOf) ? Number(asOf) : asOf, 'as-of');
-  const valid = validAt === undefined ? now : parseInstant(/^\d+$/.test(validAt) ? Number(validAt) : validAt, 'valid-at');
   const byKey = new Map<string, KeyFacts>();
   let started = false;
+  let lastTime = 0;
   const audit = await auditFast(readLines(path), keys, {
     onEvent: (h, payload) => {
+      lastTime = Math.max(lastTime, h.time);
       if (!started && h.seq !== 0) throw new TallyError('bad_request', 'replay needs a bundle that starts at seq 0');
       started = true;
       const within = 'seq' in point ? h.seq <= point.seq : h.time <= point.time;
@@ -72,6 +73,8 @@ export async function replayBundle(path: string, keys: VerifierKey[], asOf: stri
       }
     },
   });
+  // As in the store, "valid now" is never before the journal's own latest time (docs/TIME.md).
+  const valid = validAt === undefined ? Math.max(now, lastTime) : parseInstant(/^\d+$/.test(validAt) ? Number(validAt) : validAt, 'valid-at');
   const blocks: ReplayedBlock[] = [];
   for (const [key, k] of byKey) {
     if (!key.startsWith(prefix)) continue;
