@@ -17,6 +17,7 @@
  *   valid time, for `validAt` reads, one seek back from `validAt`.
  */
 import { decodeTrusted, encodeCanonical } from '../core/codec.js';
+import { encodeFlat } from '../core/flat-record.js';
 import type { Database } from 'lmdb';
 import type { Journal, JournalEvent, Projector } from '../journal/journal.js';
 import type { Storage, TenantRecord } from '../journal/storage.js';
@@ -60,14 +61,23 @@ const EMPTY = new Uint8Array(0);
 /** The state of a key with no history. */
 export const NO_STATE: KeyState = { exists: false, f: 0, l: 0, v: 0, h: 0, version: -1, validFrom: -1, winnerSeq: -1, since: -1, data: EMPTY };
 
-/** Where the fold reads and writes: LMDB for the live projection, memory for replays and planning. */
+/**
+ * Where the fold reads and writes: LMDB for the live projection, memory for
+ * replays and planning. Key states travel as objects so a replay need not
+ * decode and re-encode them on every event.
+ */
 export interface ProjectionStore {
-  getBlock(tid: number, key: string): Uint8Array | undefined;
-  putBlock(tid: number, key: string, value: Uint8Array): void;
+  getState(tid: number, key: string): KeyState | undefined;
+  putState(tid: number, key: string, state: KeyState): void;
   putVersion(tid: number, key: string, seq: number, value: Uint8Array): void;
   putValid(tid: number, key: string, validFrom: number, seq: number, value: Uint8Array): void;
-  getCount(tid: number): Uint8Array | undefined;
-  putCount(tid: number, value: Uint8Array): void;
+  getCount(tid: number): number;
+  putCount(tid: number, count: number): void;
+}
+
+/** Canonical bytes of a key state record. */
+export function encodeState(st: KeyState): Uint8Array {
+  return encodeFlat({ ...st });
 }
 
 /** Decodes a key state record. */
@@ -86,12 +96,12 @@ export type FoldInput = Pick<JournalEvent, 'header' | 'payload'>;
 export function foldEvent(store: ProjectionStore, tid: number, e: FoldInput): void {
   const { header: h } = e;
   if (h.op === 'log') return;
-  const base = decodeState(store.getBlock(tid, h.key)) ?? NO_STATE;
+  const base = store.getState(tid, h.key) ?? NO_STATE;
   let next: KeyState;
   switch (h.op) {
     case 'set':
     case 'delete': {
-      store.putValid(tid, h.key, h.validFrom, h.seq, encodeCanonical({ op: h.op, v: h.v }));
+      store.putValid(tid, h.key, h.validFrom, h.seq, encodeFlat({ op: h.op, v: h.v }));
       // A fact wins when it is valid from no earlier than the current winner; a later seq breaks ties.
       const wins = base.winnerSeq < 0 || h.validFrom >= base.validFrom;
       next = { ...base, l: h.time, version: h.seq };
@@ -118,26 +128,23 @@ export function foldEvent(store: ProjectionStore, tid: number, e: FoldInput): vo
       next = { ...NO_STATE, l: h.time, v: base.v, version: h.seq, since: h.seq };
       break;
   }
-  store.putBlock(tid, h.key, encodeCanonical({ ...next }));
-  if (base.exists !== next.exists) {
-    const c = store.getCount(tid);
-    store.putCount(tid, encodeCanonical((c ? (decodeTrusted(c) as number) : 0) + (next.exists ? 1 : -1)));
-  }
+  store.putState(tid, h.key, next);
+  if (base.exists !== next.exists) store.putCount(tid, store.getCount(tid) + (next.exists ? 1 : -1));
   const { data: _data, ...snapshot } = next;
-  store.putVersion(tid, h.key, h.seq, encodeCanonical({ ...snapshot, op: h.op }));
+  store.putVersion(tid, h.key, h.seq, encodeFlat({ ...snapshot, op: h.op }));
 }
 
 /** A projection store in memory, for replays that must not touch the live one. */
 class MemoryProjectionStore implements ProjectionStore {
-  readonly blocks = new Map<string, Uint8Array>();
+  readonly states = new Map<string, KeyState>();
   readonly records: string[] = [];
-  count: Uint8Array | undefined;
-  getBlock = (_tid: number, key: string) => this.blocks.get(key);
-  putBlock = (_tid: number, key: string, v: Uint8Array) => void this.blocks.set(key, v);
+  count = 0;
+  getState = (_tid: number, key: string) => this.states.get(key);
+  putState = (_tid: number, key: string, st: KeyState) => void this.states.set(key, st);
   putVersion = (tid: number, key: string, seq: number, v: Uint8Array) => void this.records.push(`v${JSON.stringify([tid, key, seq])}=${Buffer.from(v).toString('hex')}`);
   putValid = (tid: number, key: string, vf: number, seq: number, v: Uint8Array) => void this.records.push(`t${JSON.stringify([tid, key, vf, seq])}=${Buffer.from(v).toString('hex')}`);
   getCount = () => this.count;
-  putCount = (_tid: number, v: Uint8Array) => void (this.count = v);
+  putCount = (_tid: number, n: number) => void (this.count = n);
 }
 
 /**
@@ -146,15 +153,15 @@ class MemoryProjectionStore implements ProjectionStore {
  * anything is written.
  */
 export class OverlayStore implements ProjectionStore {
-  private readonly blocks = new Map<string, Uint8Array>();
-  private count: Uint8Array | undefined;
+  private readonly states = new Map<string, KeyState>();
+  private count: number | undefined;
   constructor(private readonly under: ProjectionStore) {}
-  getBlock = (tid: number, key: string) => this.blocks.get(key) ?? this.under.getBlock(tid, key);
-  putBlock = (_tid: number, key: string, v: Uint8Array) => void this.blocks.set(key, v);
+  getState = (tid: number, key: string) => this.states.get(key) ?? this.under.getState(tid, key);
+  putState = (_tid: number, key: string, st: KeyState) => void this.states.set(key, st);
   putVersion = () => {};
   putValid = () => {};
   getCount = (tid: number) => this.count ?? this.under.getCount(tid);
-  putCount = (_tid: number, v: Uint8Array) => void (this.count = v);
+  putCount = (_tid: number, n: number) => void (this.count = n);
 }
 
 /** The projection's databases and its fold. */
@@ -179,12 +186,12 @@ export class Projection implements Projector {
     this.counts = storage.openDB('block-counts', 'binary');
     this.idempotency = storage.openDB('idempotency', 'binary');
     this.store = {
-      getBlock: (tid, key) => this.blocks.get([tid, key]),
-      putBlock: (tid, key, v) => void this.blocks.putSync([tid, key], v),
+      getState: (tid, key) => decodeState(this.blocks.get([tid, key])),
+      putState: (tid, key, st) => void this.blocks.putSync([tid, key], encodeState(st)),
       putVersion: (tid, key, seq, v) => void this.versions.putSync([tid, key, seq], v),
       putValid: (tid, key, vf, seq, v) => void this.valid.putSync([tid, key, vf, seq], v),
-      getCount: (tid) => this.counts.get(tid),
-      putCount: (tid, v) => void this.counts.putSync(tid, v),
+      getCount: (tid) => this.count(tid),
+      putCount: (tid, n) => void this.counts.putSync(tid, encodeCanonical(n)),
     };
   }
 
@@ -228,7 +235,11 @@ export class Projection implements Projector {
     return undefined;
   }
 
-  /** Drops the tenant's projection and replays its journal, in one exclusive write transaction. */
+  /**
+   * Drops the tenant's projection and replays its journal, in one exclusive
+   * write transaction. Key states stay in memory during the replay and are
+   * written once each at the end; snapshots and valid-time facts stream out.
+   */
   async rebuild(journal: Journal, tenant: TenantRecord): Promise<number> {
     return journal.exclusive(() => {
       const tid = tenant.id;
@@ -236,11 +247,23 @@ export class Projection implements Projector {
         for (const k of db.getKeys({ start: [tid], end: [tid + 1] })) db.removeSync(k);
       }
       this.counts.removeSync(tid);
+      const states = new Map<string, KeyState>();
+      let count = 0;
+      let counted = false;
+      const store: ProjectionStore = {
+        ...this.store,
+        getState: (_t, key) => states.get(key),
+        putState: (_t, key, st) => void states.set(key, st),
+        getCount: () => count,
+        putCount: (_t, n) => void ((count = n), (counted = true)),
+      };
       let n = 0;
       for (const e of journal.replayEvents(tid)) {
-        foldEvent(this.store, tid, e);
+        foldEvent(store, tid, e);
         n++;
       }
+      for (const [key, st] of states) this.blocks.putSync([tid, key], encodeState(st));
+      if (counted) this.counts.putSync(tid, encodeCanonical(count));
       return n;
     });
   }
@@ -250,9 +273,9 @@ export class Projection implements Projector {
     const mem = new MemoryProjectionStore();
     for (const e of journal.replayEvents(tenant.id)) foldEvent(mem, tenant.id, e);
     const replayed = [
-      ...[...mem.blocks.entries()].map(([k, v]) => `b${JSON.stringify([tenant.id, k])}=${Buffer.from(v).toString('hex')}`),
+      ...[...mem.states.entries()].map(([k, st]) => `b${JSON.stringify([tenant.id, k])}=${Buffer.from(encodeState(st)).toString('hex')}`),
       ...mem.records,
-      `count=${mem.count ? Buffer.from(mem.count).toString('hex') : ''}`,
+      `count=${mem.count === 0 && !this.counts.get(tenant.id) ? '' : Buffer.from(encodeCanonical(mem.count)).toString('hex')}`,
     ].sort();
     // Compare as sorted record lists: the replay visits records in seq order, LMDB in key order.
     const live = this.dump(tenant.id).sort();

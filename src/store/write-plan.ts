@@ -5,12 +5,12 @@
  * the effects of the request's earlier ops ({@link planOps}), so a batch is
  * judged as a whole and either every op is appended or none.
  */
-import { decodeTrusted, encodeCanonical, encodeData } from '../core/codec.js';
+import { encodeCanonical, encodeData } from '../core/codec.js';
 import { TallyError } from '../core/errors.js';
 import { assertKey, assertVisibility, type EventHeader } from '../core/event.js';
 import type { BuildContext, EventDraft, Journal } from '../journal/journal.js';
 import { quotaOf } from './plans.js';
-import { decodeState, foldEvent, NO_STATE, OverlayStore, type KeyState, type Projection } from './projection.js';
+import { foldEvent, NO_STATE, OverlayStore, type KeyState, type Projection } from './projection.js';
 import { parseInstant } from './time-point.js';
 
 /** Expected version for optimistic concurrency: a version, or `'absent'` for create-only. */
@@ -86,11 +86,8 @@ export function prepareOp(op: unknown, at: string): PreparedOp {
 export function planOps(journal: Journal, projection: Projection, ctx: BuildContext, ops: readonly PreparedOp[]): EventDraft[] {
   const tid = ctx.tenant.id;
   const overlay = new OverlayStore(projection.store);
-  const state = (key: string): KeyState => decodeState(overlay.getBlock(tid, key)) ?? NO_STATE;
-  const count = (): number => {
-    const c = overlay.getCount(tid);
-    return c ? (decodeTrusted(c) as number) : 0;
-  };
+  const state = (key: string): KeyState => overlay.getState(tid, key) ?? NO_STATE;
+  const count = (): number => overlay.getCount(tid);
   const quota = quotaOf(ctx.tenant.plan);
   const drafts: EventDraft[] = [];
   ops.forEach((op, i) => {
