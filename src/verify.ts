@@ -17,3 +17,6 @@ export { encodeHeader, decodeHeader, headerFromJson, headerToJson } from './core
 export type { EventHeader, HeaderJson, Op } from './core/event.js';
 export { TallyError } from './core/errors.js';
 export type { ErrorCode } from './core/errors.js';
+export { auditBundle } from './core/audit-bundle.js';
+export type { AuditResult, AuditSuccess, AuditFailure, AuditFailureCode, AuditOptions } from './core/audit-bundle.js';
+export { parseRecord, BUNDLE_FORMAT } from './core/bundle.js';

@@ -61,15 +61,15 @@ export function registerAdminCommands(program: Command): void {
     .description('create a token bound to a tenant (shown once)')
     .requiredOption('--tenant <name>', 'tenant')
     .option('--role <role>', 'read | write | admin', 'write')
-    .option('--clearance <n>', 'highest visibility level readable', '1')
+    .option('--clearance <n>', 'highest visibility level readable (default 1; every level for admin)')
     .option('--label <text>', 'a note to recognise the token by', '')
     .option('--data <dir>', 'data directory', defaultDataDir())
     .option('--json', 'print JSON')
-    .action((o: { tenant: string; role: string; clearance: string; label: string; data: string; json?: boolean }) =>
+    .action((o: { tenant: string; role: string; clearance?: string; label: string; data: string; json?: boolean }) =>
       guarded(() =>
         withDb(o.data, async (_db, tokens) => {
-          if (!/^\d{1,15}$/.test(o.clearance)) throw new TallyError('bad_request', '--clearance must be a non-negative integer');
-          const out = await createToken(tokens, o.tenant, { role: o.role as Role, clearance: Number(o.clearance), label: o.label });
+          if (o.clearance !== undefined && !/^\d{1,15}$/.test(o.clearance)) throw new TallyError('bad_request', '--clearance must be a non-negative integer');
+          const out = await createToken(tokens, o.tenant, { role: o.role as Role, ...(o.clearance !== undefined ? { clearance: Number(o.clearance) } : {}), label: o.label });
           emit(o.json, out, () => `token ${out.id} for ${out.tenant} (${out.role}, clearance ${out.clearance}); shown once:\n${out.token}`);
         }),
       ),

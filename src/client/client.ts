@@ -178,6 +178,13 @@ export class TallyClient {
     }
   }
 
+  /** The receipt of any past event (verified on arrival when a key is configured). */
+  async receipt(seq: number): Promise<ReceiptJson> {
+    const { receipt } = await this.request<{ receipt: ReceiptJson }>('GET', `/receipts/${encodeURIComponent(String(seq))}`);
+    this.check(receipt, {});
+    return receipt;
+  }
+
   /** The node's verifier keys. */
   async keys(): Promise<{ keys: string[]; active: string }> {
     return this.request('GET', '/keys');

@@ -58,12 +58,14 @@ export class Tokens {
 
   /**
    * Creates a token and returns its secret form (shown once) and record.
+   * Defaults: role `write`, clearance 1 (an `admin` token: every level).
    * @throws TallyError `not_found` if the tenant does not exist, `bad_request` for a bad role or clearance.
    */
   async create(tenant: string, opts: { role?: Role; clearance?: number; label?: string } = {}): Promise<{ token: string; info: TokenInfo }> {
-    const role = opts.role ?? 'admin';
+    // Least privilege by default: a write token that reads visibility ≤ 1. Admin tokens see everything unless limited.
+    const role = opts.role ?? (tenant === NODE_ADMIN ? 'admin' : 'write');
     if (!['read', 'write', 'admin'].includes(role)) throw new TallyError('bad_request', '"role" must be read, write or admin');
-    const clearance = opts.clearance ?? (tenant === NODE_ADMIN ? 0 : Number.MAX_SAFE_INTEGER);
+    const clearance = opts.clearance ?? (tenant === NODE_ADMIN ? 0 : role === 'admin' ? Number.MAX_SAFE_INTEGER : 1);
     if (!Number.isSafeInteger(clearance) || clearance < 0) throw new TallyError('bad_request', '"clearance" must be a non-negative integer');
     if (tenant !== NODE_ADMIN && !this.tally.journal.tenant(tenant)) throw new TallyError('not_found', `tenant "${tenant}" does not exist`);
     const id = randomBytes(8).toString('hex');

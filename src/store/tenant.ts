@@ -567,6 +567,22 @@ export class TenantHandle {
     return { key, versions, next };
   }
 
+  /**
+   * The receipt of any past event (a log event, or a version of a block),
+   * proven against the latest checkpoint; payload and salt are absent once erased.
+   * @throws TallyError `not_found` for a seq that does not exist or that the actor may not see.
+   */
+  async receipt(seq: number): Promise<ReceiptJson> {
+    this.requireRole('read');
+    if (!Number.isSafeInteger(seq) || seq < 0) throw new TallyError('bad_request', '"seq" must be a non-negative integer');
+    const tid = this.tid();
+    const notFound = () => new TallyError('not_found', `event ${seq} does not exist`);
+    if (tid === undefined || seq >= this.journal.size(tid)) throw notFound();
+    const h = this.journal.header(tid, seq);
+    if (h.op !== 'log' && (h.v > this.who.clearance || this.hiddenNow(tid, h.key, true))) throw notFound();
+    return receiptToJson(this.journal.receipt(tid, seq));
+  }
+
   /** Tenant info: plan, live blocks and quota (null: unlimited). */
   async me(): Promise<{ tenant: string; plan: string; blocks_used: number; quota: number | null }> {
     this.requireRole('read');

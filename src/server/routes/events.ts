@@ -63,6 +63,15 @@ export function eventRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
   );
 
+  app.get<{ Params: { seq: string } }>(
+    '/receipts/:seq',
+    { schema: { summary: 'The receipt of any past event, against the latest checkpoint', tags: ['evidence'], security: secured, params: Type.Object({ seq: Type.String() }) } },
+    async (req) => {
+      if (!/^\d{1,16}$/.test(req.params.seq)) throw new TallyError('bad_request', '"seq" must be a non-negative integer');
+      return { receipt: await tenantOf(db, tokens, req).receipt(Number(req.params.seq)) };
+    },
+  );
+
   app.get('/tenants/me', { schema: { summary: 'Your plan, blocks used and quota', tags: ['tenants'], security: secured } }, async (req) => tenantOf(db, tokens, req).me());
 
   app.get('/health', { schema: { summary: 'Liveness; no token required', tags: ['health'] } }, async () => ({ status: 'ok' }));
