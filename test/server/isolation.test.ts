@@ -14,7 +14,7 @@ import type { Role } from '../../src/store/tenant.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
 /** Runs of the property; raise with TALLY_ISOLATION_RUNS for a longer search. */
-const RUNS = Number(process.env['TALLY_ISOLATION_RUNS'] ?? 25);
+const RUNS = Number(process.env['TALLY_ISOLATION_RUNS'] ?? 8);
 
 // ---- server and HTTP --------------------------------------------------------
 
