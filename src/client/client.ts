@@ -7,6 +7,7 @@
  * word for what was stored.
  */
 import { bytesEqual, fromBase64, isWellFormed } from '../core/bytes.js';
+import type { Block } from '../core/block.js';
 import { assertKey } from '../core/event.js';
 import { encodeKeySegment } from '../core/key-path.js';
 import { encodeData, type JsonValue } from '../core/codec.js';
@@ -26,15 +27,7 @@ export interface TallyClientOptions {
 }
 
 /** A block as the server returns it. */
-export interface ClientBlock {
-  key: string;
-  f: number;
-  l: number;
-  v: number;
-  h: number;
-  data: JsonValue;
-  version: number;
-}
+export type ClientBlock = Block;
 
 type Query = Record<string, string | number | boolean | undefined>;
 type IfVersion = number | 'absent';

@@ -6,6 +6,7 @@
  * ties; an erase voids the facts before it. A bundle must start at seq 0.
  */
 import type { AuditResult } from '../core/audit-bundle.js';
+import type { Block } from '../core/block.js';
 import { decodeTrusted, type JsonValue } from '../core/codec.js';
 import { TallyError } from '../core/errors.js';
 import type { VerifierKey } from '../core/note.js';
@@ -34,15 +35,7 @@ interface KeyFacts {
 }
 
 /** A block as replayed. */
-export interface ReplayedBlock {
-  key: string;
-  f: number;
-  l: number;
-  v: number;
-  h: number;
-  data: JsonValue;
-  version: number;
-}
+export type ReplayedBlock = Block;
 
 /** Blocks at a point, replayed from a bundle file. */
 export async function replayBundle(path: string, keys: VerifierKey[], asOf: string, prefix: string, validAt?: string, now = Date.now()): Promise<{ audit: AuditResult; blocks: ReplayedBlock[] }> {

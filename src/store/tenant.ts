@@ -33,20 +33,8 @@ export interface Actor {
 }
 
 /** A block as readers see it. */
-export interface Block {
-  key: string;
-  /** First write, Unix ms. */
-  f: number;
-  /** Last write, Unix ms. */
-  l: number;
-  /** Visibility level. */
-  v: number;
-  /** 1 when redacted. */
-  h: number;
-  data: JsonValue;
-  /** Seq of the block's latest event. */
-  version: number;
-}
+export type { Block } from '../core/block.js';
+import type { Block } from '../core/block.js';
 
 /** A write's acknowledgement. */
 export interface WriteResult {
