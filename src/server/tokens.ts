@@ -63,7 +63,7 @@ export class Tokens {
    */
   async create(tenant: string, opts: { role?: Role; clearance?: number; label?: string } = {}): Promise<{ token: string; info: TokenInfo }> {
     // Least privilege by default: a write token that reads visibility ≤ 1. Admin tokens see everything unless limited.
-    const role = opts.role ?? 'admin';
+    const role = opts.role ?? (tenant === NODE_ADMIN ? 'admin' : 'write');
     if (!['read', 'write', 'admin'].includes(role)) throw new TallyError('bad_request', '"role" must be read, write or admin');
     const clearance = opts.clearance ?? (tenant === NODE_ADMIN ? 0 : role === 'admin' ? Number.MAX_SAFE_INTEGER : 1);
     if (!Number.isSafeInteger(clearance) || clearance < 0) throw new TallyError('bad_request', '"clearance" must be a non-negative integer');
