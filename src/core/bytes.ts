@@ -28,13 +28,34 @@ export function fromHex(hex: string): Uint8Array {
 
 /** Standard padded base64 of `bytes`. */
 export function toBase64(bytes: Uint8Array): string {
-  // btoa is native in browsers and Node ≥ 16 and far faster than a JS loop.
-  let binary = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000) as unknown as number[]);
+  // Large inputs: btoa is native and fastest. Small ones (hashes, proofs, salts — most calls) skip
+  // the intermediate binary string: a table lookup per 3 bytes.
+  if (bytes.length > 1024) {
+    let binary = '';
+    for (let i = 0; i < bytes.length; i += 0x8000) {
+      binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000) as unknown as number[]);
+    }
+    return btoa(binary);
   }
-  return btoa(binary);
+  let out = '';
+  const n = bytes.length - (bytes.length % 3);
+  for (let i = 0; i < n; i += 3) {
+    const v = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
+    out += PAIRS[v >> 12]! + PAIRS[v & 0xfff]!;
+  }
+  if (bytes.length - n === 1) {
+    const v = bytes[n]! << 16;
+    out += PAIRS[v >> 12]! + '==';
+  } else if (bytes.length - n === 2) {
+    const v = (bytes[n]! << 16) | (bytes[n + 1]! << 8);
+    out += PAIRS[v >> 12]! + ALPHABET[(v >> 6) & 0x3f]! + '=';
+  }
+  return out;
 }
+
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+/** Base64 of every 12-bit value: two characters per lookup. */
+const PAIRS: string[] = Array.from({ length: 4096 }, (_, v) => ALPHABET[v >> 6]! + ALPHABET[v & 0x3f]!);
 
 /**
  * Decodes standard padded base64. Throws `Error` on any character outside the

@@ -6,8 +6,9 @@
  * Validation is strict in both directions — building a header and decoding
  * one — because a verifier must reject anything a writer could not produce.
  */
-import { fromBase64, isWellFormed, toBase64, utf8 } from './bytes.js';
+import { bytesEqual, fromBase64, isWellFormed, toBase64, utf8 } from './bytes.js';
 import { decodeCanonical, decodeTrusted, encodeCanonical } from './codec.js';
+import { decodeFlat, encodeFlat, type FlatRecord } from './flat-record.js';
 import { badRequest } from './errors.js';
 import { HASH_LENGTH } from './hash.js';
 
@@ -140,7 +141,8 @@ export function assertHeader(h: EventHeader): void {
  */
 export function encodeHeader(h: EventHeader): Uint8Array {
   assertHeader(h);
-  return encodeCanonical({ ...h });
+  // Every header field is flat (integers, text, bytes, null): the fast encoder writes the same canonical bytes.
+  return encodeFlat(h as unknown as FlatRecord);
 }
 
 /**
@@ -148,7 +150,10 @@ export function encodeHeader(h: EventHeader): Uint8Array {
  * @throws TallyError `bad_request` if the bytes are not a canonical, valid header.
  */
 export function decodeHeader(bytes: Uint8Array): EventHeader {
-  const value = decodeCanonical(bytes);
+  // Fast path: a flat map that re-encodes to exactly these bytes is canonical; anything else
+  // takes the general strict decoder, which names what is wrong.
+  const flat = decodeFlat(bytes);
+  const value = flat !== undefined && bytesEqual(encodeFlat(flat), bytes) ? flat : decodeCanonical(bytes);
   if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Uint8Array) {
     throw badRequest('header must be a CBOR map');
   }
@@ -215,5 +220,5 @@ export function headerFromJson(j: unknown): EventHeader {
 
 /** Decodes header bytes that Tally stored itself, skipping the canonical re-check (see {@link decodeTrusted}). */
 export function decodeStoredHeader(bytes: Uint8Array): EventHeader {
-  return decodeTrusted(bytes) as unknown as EventHeader;
+  return (decodeFlat(bytes) ?? decodeTrusted(bytes)) as unknown as EventHeader;
 }

@@ -4,27 +4,54 @@
  * the projection stores several times per event. It writes the same bytes
  * as {@link encodeCanonical} (length-first key order, shortest integers);
  * test/core/flat-record.test.ts checks that on random records. Anything
- * else (floats, nested values) is handed to the general encoder.
+ * else (floats, nested values) is handed to the general encoder. Its
+ * decoder reads the same records back, and event headers, which are flat
+ * too, go through both.
  */
 import { encodeCanonical, type CborValue } from './codec.js';
 
-type Flat = Record<string, number | boolean | null | string | Uint8Array>;
+/** A map of text keys to safe integers, booleans, null, text or bytes. */
+export type FlatRecord = Record<string, number | boolean | null | string | Uint8Array>;
 
 const textEncoder = new TextEncoder();
-const keyCache = new Map<string, { keys: string[]; bytes: Uint8Array[] }>();
 
-function sortedKeys(obj: object): { keys: string[]; bytes: Uint8Array[] } {
+interface Schema {
+  names: string[];
+  keys: string[];
+  bytes: Uint8Array[];
+}
+
+/** Recently used key sets: records of one kind share one, so a match is a few pointer compares. */
+const schemas: Schema[] = [];
+
+function sortedKeys(obj: object): Schema {
   const names = Object.keys(obj);
-  const sig = JSON.stringify(names);
-  let hit = keyCache.get(sig);
-  if (!hit) {
-    const encoded = names.map((k) => ({ k, b: textEncoder.encode(k) }));
-    // Canonical order for text keys: shorter encoding first, then bytewise.
-    encoded.sort((x, y) => x.b.length - y.b.length || compareBytes(x.b, y.b));
-    hit = { keys: encoded.map((e) => e.k), bytes: encoded.map((e) => headed(3, e.b.length, e.b)) };
-    if (keyCache.size < 256) keyCache.set(sig, hit);
-  }
+  for (const s of schemas) if (sameNames(s.names, names)) return s;
+  const encoded = names.map((k) => ({ k, b: textEncoder.encode(k) }));
+  // Canonical order for text keys: shorter encoding first, then bytewise.
+  encoded.sort((x, y) => x.b.length - y.b.length || compareBytes(x.b, y.b));
+  const hit = { names, keys: encoded.map((e) => e.k), bytes: encoded.map((e) => headed(3, e.b.length, e.b)) };
+  schemas.unshift(hit);
+  if (schemas.length > 16) schemas.pop();
   return hit;
+}
+
+function sameNames(a: string[], b: string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** UTF-8 of `s`; ASCII (every key and most values here) skips the TextEncoder call. */
+function utf8Of(s: string): Uint8Array {
+  if (s.length > 64) return textEncoder.encode(s);
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) return textEncoder.encode(s);
+    out[i] = c;
+  }
+  return out;
 }
 
 function compareBytes(a: Uint8Array, b: Uint8Array): number {
@@ -32,53 +59,165 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
-/** CBOR head (major type + argument) followed by `body`. */
-function headed(major: number, n: number, body?: Uint8Array): Uint8Array {
-  const head = headBytes(major, n);
-  if (!body) return head;
-  const out = new Uint8Array(head.length + body.length);
-  out.set(head, 0);
-  out.set(body, head.length);
+/** Bytes the CBOR head of argument `n` takes. */
+function headSize(n: number): number {
+  return n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 0x100000000 ? 5 : 9;
+}
+
+/** Writes a CBOR head at `off`; returns the offset after it. */
+function writeHead(out: Uint8Array, off: number, major: number, n: number): number {
+  const m = major << 5;
+  if (n < 24) {
+    out[off] = m | n;
+    return off + 1;
+  }
+  if (n < 0x100) {
+    out[off] = m | 24;
+    out[off + 1] = n;
+    return off + 2;
+  }
+  if (n < 0x10000) {
+    out[off] = m | 25;
+    out[off + 1] = n >> 8;
+    out[off + 2] = n & 0xff;
+    return off + 3;
+  }
+  if (n < 0x100000000) {
+    out[off] = m | 26;
+    writeU32(out, off + 1, n);
+    return off + 5;
+  }
+  out[off] = m | 27;
+  writeU32(out, off + 1, Math.floor(n / 0x100000000));
+  writeU32(out, off + 5, n >>> 0);
+  return off + 9;
+}
+
+function writeU32(out: Uint8Array, off: number, n: number): void {
+  out[off] = (n >>> 24) & 0xff;
+  out[off + 1] = (n >>> 16) & 0xff;
+  out[off + 2] = (n >>> 8) & 0xff;
+  out[off + 3] = n & 0xff;
+}
+
+function headed(major: number, n: number, body: Uint8Array): Uint8Array {
+  const out = new Uint8Array(headSize(n) + body.length);
+  out.set(body, writeHead(out, 0, major, n));
   return out;
 }
 
-function headBytes(major: number, n: number): Uint8Array {
-  const m = major << 5;
-  if (n < 24) return Uint8Array.of(m | n);
-  if (n < 0x100) return Uint8Array.of(m | 24, n);
-  if (n < 0x10000) return Uint8Array.of(m | 25, n >> 8, n & 0xff);
-  if (n < 0x100000000) return Uint8Array.of(m | 26, (n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
-  const hi = Math.floor(n / 0x100000000);
-  const lo = n >>> 0;
-  return Uint8Array.of(m | 27, (hi >>> 24) & 0xff, (hi >>> 16) & 0xff, (hi >>> 8) & 0xff, hi & 0xff, (lo >>> 24) & 0xff, (lo >>> 16) & 0xff, (lo >>> 8) & 0xff, lo & 0xff);
-}
-
-/** Canonical CBOR of a flat record; byte-identical to {@link encodeCanonical}. */
-export function encodeFlat(obj: Flat): Uint8Array {
+/**
+ * Canonical CBOR of a flat record; byte-identical to {@link encodeCanonical}.
+ * Two passes (size, then write) into one buffer: this runs several times
+ * per appended event.
+ */
+export function encodeFlat(obj: FlatRecord): Uint8Array {
   const { keys, bytes } = sortedKeys(obj);
-  const parts: Uint8Array[] = [headBytes(5, keys.length)];
-  let size = parts[0]!.length;
+  const texts: (Uint8Array | undefined)[] = new Array(keys.length);
+  let size = headSize(keys.length);
   for (let i = 0; i < keys.length; i++) {
     const v = obj[keys[i]!];
-    let enc: Uint8Array;
+    size += bytes[i]!.length;
     if (typeof v === 'number') {
       if (!Number.isSafeInteger(v)) return encodeCanonical(obj as unknown as CborValue);
-      enc = v >= 0 ? headBytes(0, v) : headBytes(1, -1 - v);
-    } else if (typeof v === 'boolean') enc = Uint8Array.of(v ? 0xf5 : 0xf4);
-    else if (v === null) enc = Uint8Array.of(0xf6);
+      size += headSize(v >= 0 ? v : -1 - v);
+    } else if (typeof v === 'boolean' || v === null) size += 1;
     else if (typeof v === 'string') {
-      const b = textEncoder.encode(v);
-      enc = headed(3, b.length, b);
-    } else if (v instanceof Uint8Array) enc = headed(2, v.length, v);
+      const b = utf8Of(v);
+      texts[i] = b;
+      size += headSize(b.length) + b.length;
+    } else if (v instanceof Uint8Array) size += headSize(v.length) + v.length;
     else return encodeCanonical(obj as unknown as CborValue);
-    parts.push(bytes[i]!, enc);
-    size += bytes[i]!.length + enc.length;
   }
   const out = new Uint8Array(size);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
+  let off = writeHead(out, 0, 5, keys.length);
+  for (let i = 0; i < keys.length; i++) {
+    const v = obj[keys[i]!]!;
+    out.set(bytes[i]!, off);
+    off += bytes[i]!.length;
+    if (typeof v === 'number') off = v >= 0 ? writeHead(out, off, 0, v) : writeHead(out, off, 1, -1 - v);
+    else if (typeof v === 'boolean') out[off++] = v ? 0xf5 : 0xf4;
+    else if (v === null) out[off++] = 0xf6;
+    else {
+      const b = typeof v === 'string' ? texts[i]! : (v as Uint8Array);
+      off = writeHead(out, off, typeof v === 'string' ? 3 : 2, b.length);
+      out.set(b, off);
+      off += b.length;
+    }
   }
   return out;
+}
+
+const fatalDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * Decodes a flat record, or returns undefined for anything that is not a
+ * definite-length map of text keys to integers, booleans, null, text or
+ * bytes (the caller then uses the general decoder). It does not check
+ * canonical form: a strict caller re-encodes with {@link encodeFlat} and
+ * compares. Byte strings are copies, never views of `bytes`.
+ */
+export function decodeFlat(bytes: Uint8Array): FlatRecord | undefined {
+  let off = 0;
+  // Reads a head; returns [major, argument] or undefined for what a flat record never holds.
+  const head = (): [number, number] | undefined => {
+    if (off >= bytes.length) return undefined;
+    const b = bytes[off++]!;
+    const major = b >> 5;
+    const info = b & 0x1f;
+    if (info < 24) return [major, info];
+    const len = info === 24 ? 1 : info === 25 ? 2 : info === 26 ? 4 : info === 27 ? 8 : 0;
+    if (len === 0 || off + len > bytes.length) return undefined;
+    let n = 0;
+    for (let i = 0; i < len; i++) n = n * 256 + bytes[off + i]!;
+    off += len;
+    return Number.isSafeInteger(n) ? [major, n] : undefined;
+  };
+  const text = (n: number): string | undefined => {
+    if (off + n > bytes.length) return undefined;
+    if (n <= 64) {
+      // ASCII fast path: the TextDecoder call costs more than the string.
+      let r = '';
+      let i = off;
+      for (; i < off + n && bytes[i]! < 0x80; i++) r += String.fromCharCode(bytes[i]!);
+      if (i === off + n) {
+        off = i;
+        return r;
+      }
+    }
+    try {
+      return fatalDecoder.decode(bytes.subarray(off, (off += n)));
+    } catch {
+      return undefined;
+    }
+  };
+  const map = head();
+  if (!map || map[0] !== 5) return undefined;
+  const out: FlatRecord = {};
+  for (let i = 0; i < map[1]; i++) {
+    const k = head();
+    if (!k || k[0] !== 3) return undefined;
+    const name = text(k[1]);
+    if (name === undefined || name === '__proto__') return undefined;
+    const b = bytes[off];
+    if (b === 0xf4 || b === 0xf5 || b === 0xf6) {
+      off++;
+      out[name] = b === 0xf6 ? null : b === 0xf5;
+      continue;
+    }
+    const v = head();
+    if (!v) return undefined;
+    const [major, n] = v;
+    if (major === 0) out[name] = n;
+    else if (major === 1) out[name] = -1 - n;
+    else if (major === 2) {
+      if (off + n > bytes.length) return undefined;
+      out[name] = bytes.slice(off, (off += n));
+    } else if (major === 3) {
+      const t = text(n);
+      if (t === undefined) return undefined;
+      out[name] = t;
+    } else return undefined;
+  }
+  return off === bytes.length ? out : undefined;
 }
