@@ -41,17 +41,26 @@ interface Pending<R, A> {
 export interface Transactor {
   childTransaction<T>(fn: () => T): Promise<T>;
   readonly flushed: Promise<unknown> | PromiseLike<unknown>;
+  readonly committed: Promise<unknown> | PromiseLike<unknown>;
 }
 
 /** Largest number of requests in one transaction; bounds transaction size and latency. */
 export const MAX_BATCH = 1024;
 
-/** Maps low-level storage failures to stable codes. */
-export function storageError(err: unknown): unknown {
+/**
+ * Maps a failed commit to a stable code. A full disk does not always say
+ * so: LMDB may report the failed page write as EIO ("Input/output error"),
+ * so `isFull` (a free-space check of the data directory) decides as well.
+ */
+export function storageError(err: unknown, isFull: () => boolean = () => false): unknown {
   if (err instanceof TallyError) return err;
+  // lmdb-js attaches the underlying error as a promise that rejects; without a handler it would be an
+  // unhandled rejection and end the process.
+  const commitError = (err as { commitError?: Promise<unknown> } | undefined)?.commitError;
+  if (commitError && typeof commitError.catch === 'function') commitError.catch(() => {});
   const msg = String((err as Error)?.message ?? err);
-  if (/MDB_MAP_FULL|ENOSPC|No space left|MDB_DISK_FULL/i.test(msg)) {
-    return new TallyError('storage_full', 'storage is full: the write was not stored', { cause: err });
+  if (/MDB_MAP_FULL|ENOSPC|No space left|MDB_DISK_FULL/i.test(msg) || isFull()) {
+    return new TallyError('storage_full', 'storage is full: the write was not stored; free space and retry', { cause: err });
   }
   return new TallyError('internal_error', 'the write could not be committed', { cause: err });
 }
@@ -67,6 +76,8 @@ export class GroupCommit<R, A> {
   constructor(
     private readonly txn: Transactor,
     private readonly hooks: BatchHooks<R, A>,
+    /** Whether the storage is (nearly) out of space; consulted when a commit fails. */
+    private readonly isFull: () => boolean = () => false,
   ) {}
 
   /** Queues work; resolves with its acknowledgement once its batch is durable. */
@@ -96,7 +107,12 @@ export class GroupCommit<R, A> {
       let results: ({ ok: true; value: R } | { ok: false; error: unknown })[];
       try {
         // A child transaction, so an unexpected error aborts every write of the batch.
-        results = await this.txn.childTransaction(() => {
+        const txn = this.txn.childTransaction(() => {
+          // justifies: INV-STORAGE-FULL
+          // A failed commit also rejects lmdb-js's promise of the enclosing write batch, which exists
+          // only now and which nobody awaits: unhandled, that rejection would end the process (seen
+          // when the disk fills). The failure itself reaches every request of the batch through `txn`.
+          this.txn.committed.then(undefined, () => {});
           this.hooks.begin();
           const out = batch.map((p) => {
             try {
@@ -109,8 +125,9 @@ export class GroupCommit<R, A> {
           this.hooks.finish(out);
           return out;
         });
+        results = await txn;
       } catch (err) {
-        const error = storageError(err);
+        const error = storageError(err, this.isFull);
         for (const p of batch) p.reject(error);
         continue;
       }
@@ -129,7 +146,7 @@ export class GroupCommit<R, A> {
             });
           },
           (err) => {
-            const error = storageError(err);
+            const error = storageError(err, this.isFull);
             for (const p of batch) p.reject(error);
           },
         ),

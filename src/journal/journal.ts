@@ -26,7 +26,7 @@ import { RECEIPT_FORMAT, type Receipt } from '../core/receipt.js';
 import { fastHashing } from './fast-hashing.js';
 import { GroupCommit } from './group-commit.js';
 import { SigningKeys } from './signing-keys.js';
-import { openStorage, type HeadRecord, type Storage, type StorageOptions, type TenantRecord } from './storage.js';
+import { isLowOnSpace, openStorage, type HeadRecord, type Storage, type StorageOptions, type TenantRecord } from './storage.js';
 
 /** What a writer asks the journal to append. */
 export interface EventDraft {
@@ -134,7 +134,7 @@ export class Journal {
       begin: () => (this.batchHeads = new Map()),
       finish: (results) => this.finishBatch(results),
       acknowledge: (value) => this.acknowledge(value),
-    });
+    }, () => isLowOnSpace(dir));
   }
 
   /** Opens the journal of `dir`, creating the directory, environment and signing key on first use. */

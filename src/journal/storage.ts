@@ -7,7 +7,7 @@
  * each tenant's records are one contiguous key range. Byte values use the
  * `binary` encoding so what is hashed is exactly what is stored.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 
@@ -96,4 +96,20 @@ export function openStorage(dir: string, opts: StorageOptions = {}): Storage {
     openDB: db,
     close: () => root.close(),
   };
+}
+
+/**
+ * Below this much free space a failed commit is reported as `storage_full`:
+ * LMDB may surface a full disk as a plain I/O error.
+ */
+export const LOW_SPACE_BYTES = 16 * 1024 * 1024;
+
+/** Whether the file system of `dir` has less than {@link LOW_SPACE_BYTES} available. */
+export function isLowOnSpace(dir: string): boolean {
+  try {
+    const s = statfsSync(dir);
+    return s.bavail * s.bsize < LOW_SPACE_BYTES;
+  } catch {
+    return false;
+  }
 }
