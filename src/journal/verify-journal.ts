@@ -2,15 +2,23 @@
  * Streaming re-check of a tenant's journal against itself: every header
  * decodes canonically, seqs have no gap, `prev` chains, time never goes
  * back, every `keyPrev` names the previous event of its key, present
- * payloads match their commitments, every stored tree node and checkpoint
- * root equals the one recomputed from the events, and every checkpoint is
- * signed by one of the node's keys. Memory is O(log n) for the tree plus
- * one hash per distinct key for the `keyPrev` links.
+ * payloads match their commitments and absent ones are accounted for by an
+ * erase event, every stored tree node and checkpoint root equals the one
+ * recomputed from the events, every checkpoint is signed by one of the
+ * node's keys for this tenant's origin, the latest one covers the head, and
+ * the head, tree and key index hold nothing beyond the events. Memory is
+ * O(log n) for the tree plus one hash per distinct key for the `keyPrev`
+ * links and one entry per erased payload.
+ *
+ * Each alteration of the stored bytes is reported with the code of the
+ * first thing it breaks (docs/FORMAT.md, "What verify() catches";
+ * witnessed by test/journal/tamper-lmdb.test.ts).
  */
 import { bytesEqual } from '../core/bytes.js';
 import { parseCheckpoint } from '../core/checkpoint.js';
 import { TallyError } from '../core/errors.js';
-import { decodeHeader, FORMAT_VERSION, ZERO_HASH, type EventHeader } from '../core/event.js';
+import { decodeCanonical } from '../core/codec.js';
+import { decodeHeader, ZERO_HASH, type EventHeader } from '../core/event.js';
 import { SALT_LENGTH } from '../core/hash.js';
 import { IncrementalTree } from '../core/merkle.js';
 import { verifyNote } from '../core/note.js';
@@ -26,13 +34,17 @@ export type JournalFailureCode =
   | 'wrong_journal'
   | 'seq_gap'
   | 'chain_broken'
+  | 'hash_mismatch'
   | 'time_regressed'
   | 'key_chain_broken'
   | 'index_mismatch'
   | 'payload_mismatch'
+  | 'payload_missing'
   | 'node_mismatch'
   | 'checkpoint_malformed'
   | 'checkpoint_signature'
+  | 'origin_mismatch'
+  | 'checkpoint_missing'
   | 'root_mismatch'
   | 'head_mismatch';
 
@@ -52,6 +64,8 @@ export interface VerifyJournalOptions {
  * Re-checks the whole journal of tenant `name`.
  * @throws TallyError `not_found` if the tenant does not exist.
  */
+// justifies: INV-TAMPER-DETECTED
+// justifies: INV-TAMPER-DROPPED
 export function verifyJournal(journal: Journal, name: string, opts: VerifyJournalOptions = {}): JournalVerdict {
   const rec = journal.tenant(name);
   if (!rec) throw new TallyError('not_found', `tenant "${name}" does not exist`);
@@ -61,8 +75,11 @@ export function verifyJournal(journal: Journal, name: string, opts: VerifyJourna
   const origin = journal.origin(name);
   const tree = new IncrementalTree(hasher);
   const lastOfKey = new Map<string, Uint8Array>();
+  /** Events whose payload is absent and not (yet) accounted for by an erase event: seq → keyspace + key. */
+  const missingPayloads = new Map<number, string>();
   const checkpoints = journal.checkpoints(tid)[Symbol.iterator]();
   let nextCp = checkpoints.next();
+  let lastCpSize = 0;
   let prev: Uint8Array = ZERO_HASH;
   let lastTime = 0;
   let checked = 0;
@@ -76,18 +93,22 @@ export function verifyJournal(journal: Journal, name: string, opts: VerifyJourna
       const cp = nextCp.value;
       if (cp.size !== size) return failAt(cp.size, 'checkpoint_malformed', `checkpoint of size ${cp.size} was skipped by the event sequence`);
       const note = verifyNote(cp.note, keys, nodeVerify);
-      if (!note.ok) return failAt(cp.size, 'checkpoint_signature', `checkpoint ${cp.size}: ${note.message}`);
+      if (!note.ok) {
+        // A note that does not even parse is malformed; one that parses but is not signed by our key is a signature failure.
+        return failAt(cp.size, note.code === 'malformed' ? 'checkpoint_malformed' : 'checkpoint_signature', `checkpoint ${cp.size}: ${note.message}`);
+      }
       let body;
       try {
         body = parseCheckpoint(note.text);
       } catch (err) {
         return failAt(cp.size, 'checkpoint_malformed', `checkpoint ${cp.size}: ${(err as Error).message}`);
       }
-      if (body.origin !== origin || body.size !== cp.size) {
-        return failAt(cp.size, 'checkpoint_malformed', `checkpoint ${cp.size} names origin ${body.origin} size ${body.size}`);
-      }
+      // A genuine note of another tenant (same node key) verifies: only its origin tells it apart.
+      if (body.origin !== origin) return failAt(cp.size, 'origin_mismatch', `checkpoint ${cp.size} is of ${body.origin}, not ${origin}`);
+      if (body.size !== cp.size) return failAt(cp.size, 'checkpoint_malformed', `checkpoint stored at size ${cp.size} is of size ${body.size}`);
       if (!bytesEqual(body.root, tree.root())) return failAt(cp.size, 'root_mismatch', `checkpoint ${cp.size} root differs from the recomputed tree`);
       cpCount++;
+      lastCpSize = cp.size;
       nextCp = checkpoints.next();
     }
     return undefined;
@@ -105,20 +126,29 @@ export function verifyJournal(journal: Journal, name: string, opts: VerifyJourna
     } catch (err) {
       return failAt(seq, 'header_malformed', `event ${seq}: ${(err as Error).message}`);
     }
-    if (h.fmt !== FORMAT_VERSION || h.journal !== name || h.seq !== seq) {
-      return failAt(seq, 'wrong_journal', `event ${seq} claims journal ${h.journal} seq ${h.seq}`);
-    }
+    if (h.journal !== name) return failAt(seq, 'wrong_journal', `event ${seq} claims journal ${h.journal}`);
+    // A header stored at another position (events dropped and renumbered, or reordered) is a gap in the sequence.
+    if (h.seq !== seq) return failAt(seq, 'seq_gap', `the event stored at ${seq} claims seq ${h.seq}`);
     if (!bytesEqual(h.prev, prev)) return failAt(seq, 'chain_broken', `event ${seq} does not chain to event ${seq - 1}`);
     if (h.time < lastTime) return failAt(seq, 'time_regressed', `event ${seq} time goes back`);
     const hash = eventHash(value);
+    const leaf = hasher.leaf(hash);
     const ks = keyspaceOf(h.op);
     const mapKey = ks + h.key;
     const expectedKeyPrev = lastOfKey.get(mapKey) ?? null;
     if (!(h.keyPrev === null ? expectedKeyPrev === null : expectedKeyPrev !== null && bytesEqual(h.keyPrev, expectedKeyPrev))) {
       return failAt(seq, 'key_chain_broken', `event ${seq} keyPrev does not name the previous event of its key`);
     }
+    // The tree leaf and the key index entry were both written from the event hash at append time. When the
+    // leaf is there but disagrees, and the index entry disagrees (or is not where the header's key puts it),
+    // the header bytes are what changed since; one derived record disagreeing alone is that record's fault.
     const indexed = storage.keyIndex.get([tid, ks, h.key, seq]);
-    if (!indexed || !bytesEqual(indexed, hash)) return failAt(seq, 'index_mismatch', `key index entry of event ${seq} is missing or wrong`);
+    const storedLeaf = storage.nodes.get([tid, 0, seq]);
+    const indexOk = indexed !== undefined && bytesEqual(indexed, hash);
+    if (storedLeaf && !bytesEqual(storedLeaf, leaf) && !indexOk) {
+      return failAt(seq, 'hash_mismatch', `event ${seq} no longer hashes to what the tree and the key index committed to`);
+    }
+    if (!indexOk) return failAt(seq, 'index_mismatch', `key index entry of event ${seq} is missing or wrong`);
 
     if (!nextPayload.done && (nextPayload.value.key as [number, number])[1] < seq) {
       return failAt((nextPayload.value.key as [number, number])[1], 'payload_mismatch', 'a payload is stored for a seq with no event');
@@ -128,11 +158,15 @@ export function verifyJournal(journal: Journal, name: string, opts: VerifyJourna
       if (h.payload === null || stored.length < SALT_LENGTH || !bytesEqual(payloadCommitment(stored.subarray(0, SALT_LENGTH), stored.subarray(SALT_LENGTH)), h.payload)) {
         return failAt(seq, 'payload_mismatch', `payload of event ${seq} does not match its commitment`);
       }
+      if (h.op === 'erase') accountErased(missingPayloads, mapKey, seq, stored.subarray(SALT_LENGTH));
       nextPayload = payloads.next();
+    } else if (h.payload !== null) {
+      // Absent: fine only if a later erase event of this key names this seq.
+      missingPayloads.set(seq, mapKey);
     }
 
-    for (const node of tree.push(hasher.leaf(hash))) {
-      const stored = storage.nodes.get([tid, node.level, node.index]);
+    for (const node of tree.push(leaf)) {
+      const stored = node.level === 0 ? storedLeaf : storage.nodes.get([tid, node.level, node.index]);
       if (!stored || !bytesEqual(stored, node.hash)) return failAt(seq, 'node_mismatch', `stored tree node ${node.level}/${node.index} differs`);
     }
     lastOfKey.set(mapKey, hash);
@@ -143,12 +177,54 @@ export function verifyJournal(journal: Journal, name: string, opts: VerifyJourna
     if (cpFail) return cpFail;
     if (opts.onProgress && checked % every === 0) opts.onProgress(checked);
   }
+
+  // The head first: when the last events were cut off, a head that still counts them says so most directly,
+  // before the payloads and checkpoints they leave behind.
+  const head = storage.heads.get(tid);
+  const headOk = head
+    ? head.size === checked && head.head instanceof Uint8Array && bytesEqual(head.head, prev) && head.time === lastTime
+    : checked === 0;
+  if (!headOk) return failAt(checked, 'head_mismatch', `the stored head does not match the last event (${checked} events)`);
   if (!nextPayload.done) return failAt((nextPayload.value.key as [number, number])[1], 'payload_mismatch', 'a payload is stored past the last event');
   if (!nextCp.done) return failAt(nextCp.value.size, 'checkpoint_malformed', `checkpoint of size ${nextCp.value.size} is beyond the last event`);
-  const head = storage.heads.get(tid);
-  if ((head?.size ?? 0) !== checked || !bytesEqual(head ? new Uint8Array(head.head) : ZERO_HASH, prev)) {
-    return failAt(checked, 'head_mismatch', 'the stored head does not match the last event');
+  // Every batch signs a checkpoint at its new size, so the latest one is at the head. Without this, events
+  // appended (correctly chained, indexed and hashed into the tree) by anyone without the key would pass.
+  if (checked > 0 && lastCpSize !== checked) {
+    return failAt(lastCpSize, 'checkpoint_missing', `events ${lastCpSize}..${checked - 1} are under no signed checkpoint`);
   }
+  if (missingPayloads.size > 0) {
+    const seq = missingPayloads.keys().next().value!; // insertion order is seq order
+    return failAt(seq, 'payload_missing', `the payload of event ${seq} is missing and no erase event accounts for it`);
+  }
+  // Every expected record was found above; a larger count means records no event accounts for.
+  const nodes = storage.nodes.getCount({ start: [tid], end: [tid + 1] });
+  if (nodes !== nodeCount(checked)) return failAt(checked, 'node_mismatch', `the tree holds ${nodes - nodeCount(checked)} nodes beyond the events`);
+  const indexed = storage.keyIndex.getCount({ start: [tid], end: [tid + 1] });
+  if (indexed !== checked) return failAt(checked, 'index_mismatch', `the key index holds ${indexed - checked} entries no event accounts for`);
   opts.onProgress?.(checked);
   return { ok: true, checked, checkpoints: cpCount };
+}
+
+/**
+ * Marks the payloads an erase event of `eraseKey` names as accounted for.
+ * Its payload already matched its commitment; if it still does not decode
+ * to a list, nothing is accounted for and the missing payloads are reported.
+ */
+function accountErased(missing: Map<number, string>, eraseKey: string, eraseSeq: number, payload: Uint8Array): void {
+  let erased: unknown;
+  try {
+    erased = (decodeCanonical(payload) as { erased?: unknown } | null)?.erased;
+  } catch {
+    return;
+  }
+  if (!Array.isArray(erased)) return;
+  // Only earlier events of the erased key: an erase cannot excuse another key's missing payload.
+  for (const s of erased) if (typeof s === 'number' && s < eraseSeq && missing.get(s) === eraseKey) missing.delete(s);
+}
+
+/** Stored tree nodes of a tree of `size` leaves: every complete subtree, 2·size − popcount(size). */
+function nodeCount(size: number): number {
+  let ones = 0;
+  for (let n = size; n > 0; n = Math.floor(n / 2)) ones += n % 2;
+  return 2 * size - ones;
 }
