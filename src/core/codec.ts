@@ -12,7 +12,7 @@
  */
 import { decode, encode } from 'cborg';
 import { bytesEqual, isWellFormed } from './bytes.js';
-import { badRequest } from './errors.js';
+import { badRequest, TallyError } from './errors.js';
 
 const ENCODE_OPTIONS = { float64: true } as const;
 const DECODE_OPTIONS = {
@@ -131,12 +131,13 @@ export function decodeCanonical(bytes: Uint8Array): CborValue {
  * records, stored payloads, stored headers): the same decoder options, but
  * without the re-encoding check. Never use it on bytes from outside; those
  * go through {@link decodeCanonical}. `verify()` re-checks stored bytes strictly.
- * @throws TallyError `bad_request` if the bytes do not decode at all.
+ * @throws TallyError `internal_error` if the bytes do not decode at all: stored
+ * data that does not decode is corruption, not the caller's mistake.
  */
 export function decodeTrusted(bytes: Uint8Array): CborValue {
   try {
     return decode(bytes, DECODE_OPTIONS) as CborValue;
   } catch (err) {
-    throw badRequest(`invalid stored CBOR: ${(err as Error).message}`, err);
+    throw new TallyError('internal_error', `stored data is corrupt (${(err as Error).message}); run \`tally verify\``, { cause: err });
   }
 }

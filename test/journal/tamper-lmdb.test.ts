@@ -324,7 +324,7 @@ const JOURNAL_CASES: JournalCase[] = [
     name: 'flip the first byte of a header (the CBOR map head)',
     alter: (raw) => raw.events.putSync([A(), mid()], flipped(copy(raw.events.get([A(), mid()])!), 0)),
     code: 'header_malformed',
-    audit: { refuses: 'bad_request' },
+    audit: { refuses: 'internal_error' },
   },
   {
     name: 'rename the journal inside a header ("acme" → "acmd")',
