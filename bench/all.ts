@@ -25,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { benchDir } from './harness.js';
-import { compare, WORKLOAD_INFO, WORKLOADS, type CompareResult, type Measure, type WorkloadId } from './peers/compare.js';
+import { compare, WORKLOAD_INFO, WORKLOADS, type Measure, type WorkloadId } from './peers/compare.js';
 import { barChart, lineChart, shortNumber, type Series } from './svg-chart.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
