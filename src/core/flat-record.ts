@@ -150,6 +150,51 @@ export function encodeFlat(obj: FlatRecord): Uint8Array {
 
 const fatalDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
+// Decoder state: module-level rather than closures, since this runs for every record a read touches.
+let src = new Uint8Array(0);
+let pos = 0;
+let major = 0;
+let arg = 0;
+
+/** Reads a CBOR head into `major`/`arg`; false for what a flat record never holds. */
+function readHead(): boolean {
+  if (pos >= src.length) return false;
+  const b = src[pos++]!;
+  major = b >> 5;
+  const info = b & 0x1f;
+  if (info < 24) {
+    arg = info;
+    return true;
+  }
+  const len = info === 24 ? 1 : info === 25 ? 2 : info === 26 ? 4 : info === 27 ? 8 : 0;
+  if (len === 0 || pos + len > src.length) return false;
+  let n = 0;
+  for (let i = 0; i < len; i++) n = n * 256 + src[pos + i]!;
+  pos += len;
+  arg = n;
+  return Number.isSafeInteger(n);
+}
+
+/** Reads `n` bytes of UTF-8 text, or undefined when they are not well-formed. */
+function readText(n: number): string | undefined {
+  if (pos + n > src.length) return undefined;
+  if (n <= 64) {
+    // ASCII fast path: the TextDecoder call costs more than the string.
+    let r = '';
+    let i = pos;
+    for (; i < pos + n && src[i]! < 0x80; i++) r += String.fromCharCode(src[i]!);
+    if (i === pos + n) {
+      pos = i;
+      return r;
+    }
+  }
+  try {
+    return fatalDecoder.decode(src.subarray(pos, (pos += n)));
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Decodes a flat record, or returns undefined for anything that is not a
  * definite-length map of text keys to integers, booleans, null, text or
@@ -158,66 +203,42 @@ const fatalDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
  * compares. Byte strings are copies, never views of `bytes`.
  */
 export function decodeFlat(bytes: Uint8Array): FlatRecord | undefined {
-  let off = 0;
-  // Reads a head; returns [major, argument] or undefined for what a flat record never holds.
-  const head = (): [number, number] | undefined => {
-    if (off >= bytes.length) return undefined;
-    const b = bytes[off++]!;
-    const major = b >> 5;
-    const info = b & 0x1f;
-    if (info < 24) return [major, info];
-    const len = info === 24 ? 1 : info === 25 ? 2 : info === 26 ? 4 : info === 27 ? 8 : 0;
-    if (len === 0 || off + len > bytes.length) return undefined;
-    let n = 0;
-    for (let i = 0; i < len; i++) n = n * 256 + bytes[off + i]!;
-    off += len;
-    return Number.isSafeInteger(n) ? [major, n] : undefined;
-  };
-  const text = (n: number): string | undefined => {
-    if (off + n > bytes.length) return undefined;
-    if (n <= 64) {
-      // ASCII fast path: the TextDecoder call costs more than the string.
-      let r = '';
-      let i = off;
-      for (; i < off + n && bytes[i]! < 0x80; i++) r += String.fromCharCode(bytes[i]!);
-      if (i === off + n) {
-        off = i;
-        return r;
-      }
-    }
-    try {
-      return fatalDecoder.decode(bytes.subarray(off, (off += n)));
-    } catch {
-      return undefined;
-    }
-  };
-  const map = head();
-  if (!map || map[0] !== 5) return undefined;
+  src = bytes;
+  pos = 0;
+  try {
+    return readMap();
+  } finally {
+    src = EMPTY;
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+function readMap(): FlatRecord | undefined {
+  if (!readHead() || major !== 5) return undefined;
+  const count = arg;
   const out: FlatRecord = {};
-  for (let i = 0; i < map[1]; i++) {
-    const k = head();
-    if (!k || k[0] !== 3) return undefined;
-    const name = text(k[1]);
+  for (let i = 0; i < count; i++) {
+    if (!readHead() || major !== 3) return undefined;
+    const name = readText(arg);
     if (name === undefined || name === '__proto__') return undefined;
-    const b = bytes[off];
+    const b = src[pos];
     if (b === 0xf4 || b === 0xf5 || b === 0xf6) {
-      off++;
+      pos++;
       out[name] = b === 0xf6 ? null : b === 0xf5;
       continue;
     }
-    const v = head();
-    if (!v) return undefined;
-    const [major, n] = v;
-    if (major === 0) out[name] = n;
-    else if (major === 1) out[name] = -1 - n;
+    if (!readHead()) return undefined;
+    if (major === 0) out[name] = arg;
+    else if (major === 1) out[name] = -1 - arg;
     else if (major === 2) {
-      if (off + n > bytes.length) return undefined;
-      out[name] = bytes.slice(off, (off += n));
+      if (pos + arg > src.length) return undefined;
+      out[name] = src.slice(pos, (pos += arg));
     } else if (major === 3) {
-      const t = text(n);
+      const t = readText(arg);
       if (t === undefined) return undefined;
       out[name] = t;
     } else return undefined;
   }
-  return off === bytes.length ? out : undefined;
+  return pos === src.length ? out : undefined;
 }

@@ -439,6 +439,12 @@ export class Journal {
     };
   }
 
+  /** Payload of event `seq` (without its salt), or null when it has none or it was erased; one read, no hashing. */
+  payload(tid: number, seq: number): Uint8Array | null {
+    const stored = this.storage.payloads.get([tid, seq]);
+    return stored ? stored.subarray(SALT_LENGTH) : null;
+  }
+
   /** Headers and payloads of events `from` ≤ seq < `to`, without hashing: what a replay folds. */
   *replayEvents(tid: number, from = 0, to = MAX_SEQ): Generator<{ header: EventHeader; payload: Uint8Array | null }> {
     const payloads = this.storage.payloads.getRange({ start: [tid, from], end: [tid, to] })[Symbol.iterator]();

@@ -435,7 +435,7 @@ export class TenantHandle {
     let data: JsonValue = null;
     if (st.data && st.winnerSeq === dataSeq && st.data.length > 0) data = decodeTrusted(st.data) as JsonValue;
     else {
-      const payload = this.journal.event(tid, dataSeq).payload;
+      const payload = this.journal.payload(tid, dataSeq);
       if (payload) data = decodeTrusted(payload) as JsonValue;
     }
     return { key, f: st.f, l: st.l, v, h: st.h, data, version: st.version };
