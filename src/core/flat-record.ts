@@ -151,28 +151,26 @@ export function encodeFlat(obj: FlatRecord): Uint8Array {
 const fatalDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 // Decoder state: module-level rather than closures, since this runs for every record a read touches.
-let src = new Uint8Array(0);
+let src: Uint8Array = new Uint8Array(0);
 let pos = 0;
-let major = 0;
 let arg = 0;
 
-/** Reads a CBOR head into `major`/`arg`; false for what a flat record never holds. */
-function readHead(): boolean {
-  if (pos >= src.length) return false;
+/** Reads a CBOR head: returns its major type and leaves the argument in `arg`; -1 for what a flat record never holds. */
+function readHead(): number {
+  if (pos >= src.length) return -1;
   const b = src[pos++]!;
-  major = b >> 5;
   const info = b & 0x1f;
   if (info < 24) {
     arg = info;
-    return true;
+    return b >> 5;
   }
   const len = info === 24 ? 1 : info === 25 ? 2 : info === 26 ? 4 : info === 27 ? 8 : 0;
-  if (len === 0 || pos + len > src.length) return false;
+  if (len === 0 || pos + len > src.length) return -1;
   let n = 0;
   for (let i = 0; i < len; i++) n = n * 256 + src[pos + i]!;
   pos += len;
   arg = n;
-  return Number.isSafeInteger(n);
+  return Number.isSafeInteger(n) ? b >> 5 : -1;
 }
 
 /** Reads `n` bytes of UTF-8 text, or undefined when they are not well-formed. */
@@ -215,11 +213,11 @@ export function decodeFlat(bytes: Uint8Array): FlatRecord | undefined {
 const EMPTY = new Uint8Array(0);
 
 function readMap(): FlatRecord | undefined {
-  if (!readHead() || major !== 5) return undefined;
+  if (readHead() !== 5) return undefined;
   const count = arg;
   const out: FlatRecord = {};
   for (let i = 0; i < count; i++) {
-    if (!readHead() || major !== 3) return undefined;
+    if (readHead() !== 3) return undefined;
     const name = readText(arg);
     if (name === undefined || name === '__proto__') return undefined;
     const b = src[pos];
@@ -228,7 +226,7 @@ function readMap(): FlatRecord | undefined {
       out[name] = b === 0xf6 ? null : b === 0xf5;
       continue;
     }
-    if (!readHead()) return undefined;
+    const major = readHead();
     if (major === 0) out[name] = arg;
     else if (major === 1) out[name] = -1 - arg;
     else if (major === 2) {
