@@ -3,7 +3,8 @@
  *
  * Export and audit events/s on a journal of `--events` events (a mix of
  * block sets over 50,000 keys and log events), and the peak memory (max
- * RSS) of the audit, measured in a child process of its own.
+ * RSS) of the audit, measured in a child process of its own that runs the
+ * built library with plain node, as `tally audit` does.
  */
 import { execFile } from 'node:child_process';
 import { statSync } from 'node:fs';
@@ -37,7 +38,7 @@ await writeLines(bundle, exportBundle(db, 'acme'));
 const exportSecs = (performance.now() - t0) / 1000;
 await db.close();
 
-const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'audit-child.ts'), bundle, ...keys], { maxBuffer: 1 << 20 });
+const { stdout } = await promisify(execFile)(process.execPath, [join(import.meta.dirname, 'audit-child.mjs'), bundle, ...keys], { maxBuffer: 1 << 20 });
 const audit = JSON.parse(stdout.trim().split('\n').pop()!) as { ok: boolean; events: number; seconds: number; maxRssMb: number; code?: string };
 if (!audit.ok) throw new Error(`audit failed: ${audit.code}`);
 const sizeMb = statSync(bundle).size / 1024 / 1024;
