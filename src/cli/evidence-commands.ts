@@ -77,14 +77,21 @@ function readInput(path: string): string {
 
 /** Peeks the manifest (first line) of a bundle file. */
 async function manifestOf(path: string): Promise<ManifestRecord> {
-  for await (const line of readLines(path)) {
-    try {
-      const r = parseRecord(line, 1);
-      if (r.t === 'manifest') return r;
-    } catch (err) {
-      throw new Exit(2, `${path} is not a Tally bundle: ${(err as Error).message}`);
+  let first: string | undefined;
+  try {
+    for await (const line of readLines(path)) {
+      first = line;
+      break;
     }
-    break;
+  } catch (err) {
+    // A missing file, a directory, no permission: name the file, not just the errno.
+    throw new Exit(2, `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  try {
+    const r = first === undefined ? undefined : parseRecord(first, 1);
+    if (r?.t === 'manifest') return r;
+  } catch (err) {
+    throw new Exit(2, `${path} is not a Tally bundle: ${(err as Error).message}`);
   }
   throw new Exit(2, `${path} is not a Tally bundle: it does not start with a manifest`);
 }

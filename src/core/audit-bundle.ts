@@ -162,7 +162,8 @@ export async function auditBundle(lines: AsyncIterable<string> | Iterable<string
     } catch {
       return stop('malformed', `erase event ${h.seq} has an unreadable payload`, h.seq);
     }
-    const erased = (details as { erased?: unknown }).erased;
+    // A commitment holds any canonical CBOR: the details may be null or a number, not the map an erase writes.
+    const erased = details !== null && typeof details === 'object' ? (details as { erased?: unknown }).erased : undefined;
     if (!Array.isArray(erased)) return stop('malformed', `erase event ${h.seq} does not list what it erased`, h.seq);
     for (const s of erased) if (typeof s === 'number' && s < h.seq) pendingErased.delete(s);
   };
@@ -301,6 +302,7 @@ export async function auditBundle(lines: AsyncIterable<string> | Iterable<string
     }
     if (!manifest) stop('malformed', 'the bundle is empty');
     if (!ended) stop('truncated', 'the bundle ends before its end record');
+    if (!tree) stop('malformed', 'the bundle has no start record');
     if (tree!.size !== manifest!.to) stop('incomplete', `the bundle has events up to ${tree!.size}, its manifest says ${manifest!.to}`);
     if (manifest!.to > 0 && (!lastCp || lastCp.size !== manifest!.to)) stop('incomplete', `no signed checkpoint covers the last events (up to ${manifest!.to})`);
     if (pendingErased.size > 0) {

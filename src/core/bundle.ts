@@ -21,6 +21,7 @@
  * Bytes are standard base64. See docs/FORMAT.md for the exact fields.
  */
 import { fromBase64 } from './bytes.js';
+import { TallyError } from './errors.js';
 
 /** Format identifier of the manifest. */
 export const BUNDLE_FORMAT = 'tally-bundle/v1';
@@ -84,11 +85,10 @@ export interface EndRecord {
 /** Any bundle record. */
 export type BundleRecord = ManifestRecord | StartRecord | AnchorRecord | EventRecord | CheckpointRecord | TailRecord | ErasureRecord | EndRecord;
 
-/** A record that is not what the format says. */
-export class BundleFormatError extends Error {
-  override readonly name = 'BundleFormatError';
+/** A record that is not what the format says: a `bad_request` naming the line. */
+export class BundleFormatError extends TallyError {
   constructor(readonly line: number, message: string) {
-    super(`line ${line}: ${message}`);
+    super('bad_request', `line ${line}: ${message}`);
   }
 }
 

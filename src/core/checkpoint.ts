@@ -6,6 +6,7 @@
  * exactly 32 bytes — so one tree head has one text and one signature.
  */
 import { fromBase64, toBase64 } from './bytes.js';
+import { badRequest } from './errors.js';
 import { HASH_LENGTH } from './hash.js';
 
 /** A tree head. */
@@ -37,24 +38,24 @@ export function formatCheckpoint(cp: Checkpoint): string {
 
 /**
  * Parses checkpoint note text.
- * @throws Error with a plain sentence when the text is not a valid checkpoint.
+ * @throws TallyError `bad_request` with a plain sentence when the text is not a valid checkpoint.
  */
 export function parseCheckpoint(text: string): Checkpoint {
-  if (!text.endsWith('\n')) throw new Error('checkpoint text does not end with a newline');
+  if (!text.endsWith('\n')) throw badRequest('checkpoint text does not end with a newline');
   const lines = text.slice(0, -1).split('\n');
-  if (lines.length < 3) throw new Error('checkpoint has fewer than three lines');
+  if (lines.length < 3) throw badRequest('checkpoint has fewer than three lines');
   const [origin, sizeText, rootText, ...extensions] = lines as [string, string, string, ...string[]];
-  if (!isValidOrigin(origin)) throw new Error('checkpoint origin is empty or has whitespace');
+  if (!isValidOrigin(origin)) throw badRequest('checkpoint origin is empty or has whitespace');
   if (!/^(0|[1-9][0-9]{0,15})$/.test(sizeText) || !Number.isSafeInteger(Number(sizeText))) {
-    throw new Error('checkpoint tree size is not a canonical decimal number');
+    throw badRequest('checkpoint tree size is not a canonical decimal number');
   }
   let root: Uint8Array;
   try {
     root = fromBase64(rootText);
   } catch {
-    throw new Error('checkpoint root is not valid base64');
+    throw badRequest('checkpoint root is not valid base64');
   }
-  if (root.length !== HASH_LENGTH) throw new Error('checkpoint root is not 32 bytes');
-  if (extensions.some((e) => e.length === 0)) throw new Error('checkpoint has an empty extension line');
+  if (root.length !== HASH_LENGTH) throw badRequest('checkpoint root is not 32 bytes');
+  if (extensions.some((e) => e.length === 0)) throw badRequest('checkpoint has an empty extension line');
   return { origin, size: Number(sizeText), root, extensions };
 }

@@ -9,6 +9,7 @@
  */
 import { bytesEqual, concatBytes, fromBase64, fromHex, isWellFormed, toBase64, toHex, utf8 } from './bytes.js';
 import { publicKeyOf, signEd25519, verifyEd25519 } from './ed25519.js';
+import { badRequest } from './errors.js';
 import { sha256Hash } from './hash.js';
 
 /** Signature type byte of Ed25519 in signed notes. */
@@ -81,27 +82,27 @@ export function verifierKeyOf(name: string, publicKey: Uint8Array): VerifierKey 
 /**
  * Parses a verifier key string, checking that its key ID matches its name
  * and public key.
- * @throws Error with a plain sentence when the string is not a valid Ed25519 verifier key.
+ * @throws TallyError `bad_request` with a plain sentence when the string is not a valid Ed25519 verifier key.
  */
 export function parseVerifierKey(text: string): VerifierKey {
   // The base64 key may itself contain '+', so split on the first two only.
   const first = text.indexOf('+');
   const second = first < 0 ? -1 : text.indexOf('+', first + 1);
-  if (second < 0) throw new Error('a verifier key is name+keyid+base64key');
+  if (second < 0) throw badRequest('a verifier key is name+keyid+base64key');
   const name = text.slice(0, first);
   const idHex = text.slice(first + 1, second);
   const keyB64 = text.slice(second + 1);
-  if (!isValidKeyName(name)) throw new Error('verifier key has an invalid name');
-  if (!/^[0-9a-f]{8}$/.test(idHex)) throw new Error('verifier key ID must be 8 lower-case hex digits');
+  if (!isValidKeyName(name)) throw badRequest('verifier key has an invalid name');
+  if (!/^[0-9a-f]{8}$/.test(idHex)) throw badRequest('verifier key ID must be 8 lower-case hex digits');
   let raw: Uint8Array;
   try {
     raw = fromBase64(keyB64);
   } catch {
-    throw new Error('verifier key is not valid base64');
+    throw badRequest('verifier key is not valid base64');
   }
-  if (raw.length !== 33 || raw[0] !== ED25519_TYPE) throw new Error('verifier key is not an Ed25519 key (type 0x01, 32 bytes)');
+  if (raw.length !== 33 || raw[0] !== ED25519_TYPE) throw badRequest('verifier key is not an Ed25519 key (type 0x01, 32 bytes)');
   const key = verifierKeyOf(name, raw.slice(1));
-  if (!bytesEqual(key.keyId, fromHex(idHex))) throw new Error('verifier key ID does not match its name and public key');
+  if (!bytesEqual(key.keyId, fromHex(idHex))) throw badRequest('verifier key ID does not match its name and public key');
   return key;
 }
 
@@ -112,33 +113,33 @@ export function seedSigner(name: string, seed: Uint8Array): NoteSigner {
 
 /**
  * Parses a signed note.
- * @throws Error with a plain sentence if it does not follow the format.
+ * @throws TallyError `bad_request` with a plain sentence if it does not follow the format.
  */
 export function parseNote(note: string): SignedNote {
-  if (note.length > MAX_NOTE_LENGTH) throw new Error(`note longer than ${MAX_NOTE_LENGTH} characters`);
+  if (note.length > MAX_NOTE_LENGTH) throw badRequest(`note longer than ${MAX_NOTE_LENGTH} characters`);
   // Control characters other than newline are forbidden by the spec.
-  if (/[\u0000-\u0009\u000b-\u001f]/.test(note)) throw new Error('note contains a control character');
-  if (!note.endsWith('\n')) throw new Error('note does not end with a newline');
+  if (/[\u0000-\u0009\u000b-\u001f]/.test(note)) throw badRequest('note contains a control character');
+  if (!note.endsWith('\n')) throw badRequest('note does not end with a newline');
   const split = note.lastIndexOf('\n\n');
-  if (split < 0) throw new Error('note has no blank line before its signatures');
+  if (split < 0) throw badRequest('note has no blank line before its signatures');
   const text = note.slice(0, split + 1);
   const sigLines = note.slice(split + 2, -1).split('\n');
-  if (sigLines.length > MAX_SIGNATURES) throw new Error(`note has more than ${MAX_SIGNATURES} signatures`);
+  if (sigLines.length > MAX_SIGNATURES) throw badRequest(`note has more than ${MAX_SIGNATURES} signatures`);
   const signatures: NoteSignature[] = [];
   for (const line of sigLines) {
-    if (!line.startsWith(EM_DASH_PREFIX)) throw new Error('signature line does not start with an em dash and a space');
+    if (!line.startsWith(EM_DASH_PREFIX)) throw badRequest('signature line does not start with an em dash and a space');
     const rest = line.slice(EM_DASH_PREFIX.length);
     const space = rest.indexOf(' ');
-    if (space <= 0) throw new Error('signature line has no key name');
+    if (space <= 0) throw badRequest('signature line has no key name');
     const name = rest.slice(0, space);
-    if (!isValidKeyName(name)) throw new Error('signature line has an invalid key name');
+    if (!isValidKeyName(name)) throw badRequest('signature line has an invalid key name');
     let raw: Uint8Array;
     try {
       raw = fromBase64(rest.slice(space + 1));
     } catch {
-      throw new Error('signature is not valid base64');
+      throw badRequest('signature is not valid base64');
     }
-    if (raw.length < 5) throw new Error('signature is shorter than a key ID and one byte');
+    if (raw.length < 5) throw badRequest('signature is shorter than a key ID and one byte');
     signatures.push({ name, keyId: raw.slice(0, 4), signature: raw.slice(4) });
   }
   return { text, signatures };

@@ -94,7 +94,8 @@ export function receiptFromJson(input: unknown): Receipt {
     hash: b64(o['hash'], 'hash'),
     payload: o['payload'] === null ? null : b64(o['payload'], 'payload'),
     salt: o['salt'] === null ? null : b64(o['salt'], 'salt'),
-    proof: o['proof'].map((p, i) => b64(p, `proof[${i}]`)),
+    // Array.from visits holes of a sparse array (which map skips), so each is refused like any non-string.
+    proof: Array.from(o['proof'] as unknown[], (p, i) => b64(p, `proof[${i}]`)),
     checkpoint: o['checkpoint'],
   };
 }

@@ -7,7 +7,7 @@
  */
 import type { AuditResult } from '../core/audit-bundle.js';
 import type { Block } from '../core/block.js';
-import { decodeTrusted, type JsonValue } from '../core/codec.js';
+import { decodeCanonical, type JsonValue } from '../core/codec.js';
 import { TallyError } from '../core/errors.js';
 import type { VerifierKey } from '../core/note.js';
 import { parseAsOf, parseInstant } from '../store/time-point.js';
@@ -36,6 +36,15 @@ interface KeyFacts {
 
 /** A block as replayed. */
 export type ReplayedBlock = Block;
+
+/** The data of a fact: bundle payloads come from outside, so they are decoded strictly (a signer may commit to any bytes). */
+function dataOf(fact: Fact): JsonValue {
+  try {
+    return decodeCanonical(fact.payload!) as JsonValue;
+  } catch {
+    throw new TallyError('bad_request', `the payload of event ${fact.seq} is not canonical CBOR`);
+  }
+}
 
 /** Blocks at a point, replayed from a bundle file. */
 export async function replayBundle(path: string, keys: VerifierKey[], asOf: string, prefix: string, validAt?: string, now = Date.now()): Promise<{ audit: AuditResult; blocks: ReplayedBlock[] }> {
@@ -66,6 +75,9 @@ export async function replayBundle(path: string, keys: VerifierKey[], asOf: stri
       }
     },
   });
+  // Events are folded as they stream, before the audit has seen the checkpoints that sign them: a bundle that fails yields no state.
+  // justifies: INV-REPLAY-VERIFIED-ONLY
+  if (!audit.ok) return { audit, blocks: [] };
   // As in the store, "valid now" is never before the journal's own latest time (docs/TIME.md).
   const valid = validAt === undefined ? Math.max(now, lastTime) : parseInstant(/^\d+$/.test(validAt) ? Number(validAt) : validAt, 'valid-at');
   const blocks: ReplayedBlock[] = [];
@@ -74,7 +86,7 @@ export async function replayBundle(path: string, keys: VerifierKey[], asOf: stri
     let win: Fact | undefined;
     for (const fact of k.facts) if (fact.validFrom <= valid && (!win || fact.validFrom >= win.validFrom)) win = fact;
     if (!win || win.op === 'delete') continue;
-    blocks.push({ key, f: k.f, l: k.l, v: win.v, h: k.h, data: win.payload ? (decodeTrusted(win.payload) as JsonValue) : null, version: k.version });
+    blocks.push({ key, f: k.f, l: k.l, v: win.v, h: k.h, data: win.payload ? dataOf(win) : null, version: k.version });
   }
   blocks.sort((a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)));
   return { audit, blocks };

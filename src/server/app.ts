@@ -14,6 +14,7 @@ import { TallyError } from '../core/errors.js';
 import type { Tally } from '../store/tally.js';
 import { grantOf, rateLimitKey } from './auth.js';
 import { DEFAULT_LIMITS, type ServerLimits } from './context.js';
+import { OpenResponses } from './client-errors.js';
 import { errorBody, handleError } from './errors.js';
 import { adminRoutes } from './routes/admin.js';
 import { blockRoutes } from './routes/blocks.js';
@@ -37,6 +38,7 @@ export async function buildServer(db: Tally, opts: ServerOptions = {}): Promise<
   if (limits.maxKeyBytes > 1024) throw new TallyError('bad_request', 'maxKeyBytes cannot exceed the format limit of 1024');
   if (limits.maxListLimit > 1000) throw new TallyError('bad_request', 'maxListLimit cannot exceed 1000');
   const tokens = new Tokens(db);
+  const open = new OpenResponses();
   const app = Fastify({
     bodyLimit: limits.bodyLimit,
     // Keys are up to 1024 UTF-8 bytes, up to three URL-encoded characters each.
@@ -46,7 +48,17 @@ export async function buildServer(db: Tally, opts: ServerOptions = {}): Promise<
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: () => crypto.randomUUID(),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+    // Router and HTTP parser errors get the one error shape as well (fastify's defaults have their own).
+    frameworkErrors: handleError,
+    clientErrorHandler: open.handleClientError,
+    // Node answers a missing Host with a bare 400; the onRequest hook below answers it in the one error shape.
+    http: { requireHostHeader: false },
   });
+  // Set before any plugin is registered, so the docs plugin's routes inherit it too.
+  app.setErrorHandler(handleError);
+  app.server.on('request', open.track);
+  // An Expect other than 100-continue is ignored (RFC 9110 §10.1.1 allows it) rather than answered by Node with a bare 417.
+  app.server.on('checkExpectation', (req, res) => app.server.emit('request', req, res));
 
   // Bodies without a JSON content type (the seed's curl examples send none) are parsed as JSON too.
   app.removeAllContentTypeParsers();
@@ -86,12 +98,12 @@ export async function buildServer(db: Tally, opts: ServerOptions = {}): Promise<
   // Tokens are checked before bodies and query strings are parsed or validated, so a request
   // without a valid token learns nothing beyond 401 (admin routes check their own token).
   app.addHook('onRequest', async (req) => {
+    if (req.raw.httpVersion === '1.1' && req.headers.host === undefined) throw new TallyError('bad_request', 'an HTTP/1.1 request needs a Host header (RFC 9112 §3.2)');
     const route = req.routeOptions.url;
     if (route === undefined || route === '/health' || route === '/openapi.json' || route.startsWith('/docs') || route.startsWith('/admin')) return;
     grantOf(tokens, req);
   });
 
-  app.setErrorHandler(handleError);
   app.setNotFoundHandler((_req, reply) => void reply.status(404).send(errorBody('not_found', 'no such route')));
 
   const ctx = { db, tokens, limits };

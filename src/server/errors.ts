@@ -25,6 +25,11 @@ export function classify(err: unknown): { code: ErrorCode; message: string } {
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return { code: 'bad_request', message: e.message ?? 'invalid body' };
+    // The router's own errors (fastify answers them with its own shape and a 414 unless told otherwise).
+    case 'FST_ERR_BAD_URL':
+      return { code: 'bad_request', message: 'the URL is not valid percent-encoded UTF-8' };
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return { code: 'bad_request', message: 'a path segment is longer than any key this server accepts' };
   }
   if (e?.statusCode === 400) return { code: 'bad_request', message: e.message ?? 'invalid request' };
   if (e?.statusCode === 413) return { code: 'payload_too_large', message: 'request body is larger than the configured limit' };
