@@ -122,8 +122,8 @@ function legend(series: Series[], left: number, y: number): string[] {
   return out;
 }
 
-/** A grouped bar chart: one group per category, one bar per series. */
-export function barChart(o: ChartOptions): string {
+/** The frame both chart kinds draw in: size, plot bounds, value scale and the axes. */
+function plotArea(o: ChartOptions) {
   const w = o.width ?? 720;
   const h = o.height ?? 360;
   const left = 70;
@@ -132,7 +132,12 @@ export function barChart(o: ChartOptions): string {
   const bottom = h - 60;
   const values = o.series.flatMap((s) => s.values).filter((v): v is number => v !== null);
   const scale = makeScale(values, top + 14, bottom, o.log, (o.references ?? []).map((r) => r.value));
-  const body = axes(o, scale, left, right, top, bottom);
+  return { w, h, left, right, top, bottom, scale, body: axes(o, scale, left, right, top, bottom) };
+}
+
+/** A grouped bar chart: one group per category, one bar per series. */
+export function barChart(o: ChartOptions): string {
+  const { w, h, left, right, bottom, scale, body } = plotArea(o);
   const groupW = (right - left) / Math.max(1, o.categories.length);
   const barW = Math.min(48, (groupW * 0.8) / Math.max(1, o.series.length));
   o.categories.forEach((cat, ci) => {
@@ -156,15 +161,7 @@ export function barChart(o: ChartOptions): string {
 
 /** A line chart: one line per series across the categories, a dot and value per point. */
 export function lineChart(o: ChartOptions): string {
-  const w = o.width ?? 720;
-  const h = o.height ?? 360;
-  const left = 70;
-  const right = w - 20;
-  const top = 40;
-  const bottom = h - 60;
-  const values = o.series.flatMap((s) => s.values).filter((v): v is number => v !== null);
-  const scale = makeScale(values, top + 14, bottom, o.log, (o.references ?? []).map((r) => r.value));
-  const body = axes(o, scale, left, right, top, bottom);
+  const { w, h, left, right, bottom, scale, body } = plotArea(o);
   const n = Math.max(1, o.categories.length);
   const xOf = (i: number) => (n === 1 ? (left + right) / 2 : left + 30 + (i * (right - left - 130)) / (n - 1));
   o.categories.forEach((cat, i) => body.push(`<text x="${xOf(i).toFixed(1)}" y="${bottom + 18}" text-anchor="middle" fill="#333">${escapeXml(cat)}</text>`));

@@ -7,8 +7,8 @@
  * one — because a verifier must reject anything a writer could not produce.
  */
 import { bytesEqual, fromBase64, isWellFormed, toBase64, utf8 } from './bytes.js';
-import { decodeCanonical, decodeTrusted, encodeCanonical } from './codec.js';
-import { decodeFlat, encodeFlat, type FlatRecord } from './flat-record.js';
+import { decodeCanonical } from './codec.js';
+import { decodeFlat, decodeStored, encodeFlat, type FlatRecord } from './flat-record.js';
 import { badRequest } from './errors.js';
 import { HASH_LENGTH } from './hash.js';
 
@@ -218,7 +218,7 @@ export function headerFromJson(j: unknown): EventHeader {
   return h;
 }
 
-/** Decodes header bytes that Tally stored itself, skipping the canonical re-check (see {@link decodeTrusted}). */
+/** Decodes header bytes that Tally stored itself, skipping the canonical re-check (see `decodeTrusted`). */
 export function decodeStoredHeader(bytes: Uint8Array): EventHeader {
-  return (decodeFlat(bytes) ?? decodeTrusted(bytes)) as unknown as EventHeader;
+  return decodeStored(bytes) as unknown as EventHeader;
 }

@@ -8,7 +8,7 @@
  * decoder reads the same records back, and event headers, which are flat
  * too, go through both.
  */
-import { encodeCanonical, type CborValue } from './codec.js';
+import { decodeTrusted, encodeCanonical, type CborValue } from './codec.js';
 
 /** A map of text keys to safe integers, booleans, null, text or bytes. */
 export type FlatRecord = Record<string, number | boolean | null | string | Uint8Array>;
@@ -239,4 +239,13 @@ function readMap(): FlatRecord | undefined {
     } else return undefined;
   }
   return pos === src.length ? out : undefined;
+}
+
+/**
+ * Decodes a record Tally stored itself (see {@link decodeTrusted}): stored
+ * headers and projection records are flat, so the fast decoder reads them;
+ * anything else takes the general decoder.
+ */
+export function decodeStored(bytes: Uint8Array): CborValue {
+  return decodeFlat(bytes) ?? decodeTrusted(bytes);
 }

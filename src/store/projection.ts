@@ -17,7 +17,7 @@
  *   valid time, for `validAt` reads, one seek back from `validAt`.
  */
 import { decodeTrusted, encodeCanonical } from '../core/codec.js';
-import { decodeFlat, encodeFlat } from '../core/flat-record.js';
+import { decodeStored, encodeFlat } from '../core/flat-record.js';
 import type { Database } from 'lmdb';
 import type { Journal, JournalEvent, Projector } from '../journal/journal.js';
 import type { Storage, TenantRecord } from '../journal/storage.js';
@@ -80,14 +80,9 @@ export function encodeState(st: KeyState): Uint8Array {
   return encodeFlat({ ...st });
 }
 
-/** Decodes a projection record: all are flat, so the fast decoder reads them; anything else falls back. */
-function decodeRecord(bytes: Uint8Array): unknown {
-  return decodeFlat(bytes) ?? decodeTrusted(bytes);
-}
-
 /** Decodes a key state record. */
 export function decodeState(bytes: Uint8Array | undefined): KeyState | undefined {
-  return bytes ? (decodeRecord(bytes) as unknown as KeyState) : undefined;
+  return bytes ? (decodeStored(bytes) as unknown as KeyState) : undefined;
 }
 
 /** The part of an event the fold reads. */
@@ -220,7 +215,7 @@ export class Projection implements Projector {
   stateAtSeq(tid: number, key: string, seq: number): (Omit<KeyState, 'data'> & { op: string }) | undefined {
     if (seq < 0) return undefined;
     for (const { value } of this.versions.getRange({ start: [tid, key, seq], end: [tid, key, -1], reverse: true, limit: 1 })) {
-      return decodeRecord(value) as unknown as Omit<KeyState, 'data'> & { op: string };
+      return decodeStored(value) as unknown as Omit<KeyState, 'data'> & { op: string };
     }
     return undefined;
   }
@@ -235,7 +230,7 @@ export class Projection implements Projector {
     for (const { key: k, value } of this.valid.getRange({ start: [tid, key, validAt, Number.MAX_SAFE_INTEGER], end: [tid, key, -1, -1], reverse: true })) {
       const seq = (k as ValidKey)[3];
       if (seq > asOf || seq <= since) continue;
-      return { seq, fact: decodeRecord(value) as unknown as ValidFact };
+      return { seq, fact: decodeStored(value) as unknown as ValidFact };
     }
     return undefined;
   }
