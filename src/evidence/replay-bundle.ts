@@ -60,7 +60,8 @@ export async function replayBundle(path: string, keys: VerifierKey[], asOf: stri
       const within = 'seq' in point ? h.seq <= point.seq : h.time <= point.time;
       if (!within || h.op === 'log') return;
       let k = byKey.get(h.key);
-      if (!k || h.op === 'erase') byKey.set(h.key, (k = { facts: [], h: 0, version: h.seq, exists: false, winner: undefined, f: 0, l: h.time }));
+      // An erasure voids the key's facts; its redaction outlives it, as in the store's fold.
+      if (!k || h.op === 'erase') byKey.set(h.key, (k = { facts: [], h: k?.h ?? 0, version: h.seq, exists: false, winner: undefined, f: 0, l: h.time }));
       k.version = h.seq;
       if (h.op === 'redact' || h.op === 'unredact') k.h = h.op === 'redact' ? 1 : 0;
       if (h.op === 'set' || h.op === 'delete') {

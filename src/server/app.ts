@@ -12,7 +12,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { TallyError } from '../core/errors.js';
 import type { Tally } from '../store/tally.js';
-import { grantOf, rateLimitKey } from './auth.js';
+import { AuthFailures, grantOf, rateLimitKey, requireNodeAdmin } from './auth.js';
 import { DEFAULT_LIMITS, type ServerLimits } from './context.js';
 import { OpenResponses } from './client-errors.js';
 import { errorBody, handleError } from './errors.js';
@@ -41,6 +41,11 @@ export async function buildServer(db: Tally, opts: ServerOptions = {}): Promise<
   const open = new OpenResponses();
   const app = Fastify({
     bodyLimit: limits.bodyLimit,
+    // justifies: INV-INPUT-LIMITS
+    // A client must send its whole request within requestTimeoutMs, and a socket with no traffic either way
+    // for idleTimeoutMs is closed: a stalled body or an idle socket cannot hold a connection for ever.
+    requestTimeout: limits.requestTimeoutMs,
+    connectionTimeout: limits.idleTimeoutMs,
     // Keys are up to 1024 UTF-8 bytes, up to three URL-encoded characters each.
     routerOptions: { maxParamLength: 3 * 1024 + 64 },
     logger: opts.logger ?? false,
@@ -52,8 +57,13 @@ export async function buildServer(db: Tally, opts: ServerOptions = {}): Promise<
     frameworkErrors: handleError,
     clientErrorHandler: open.handleClientError,
     // Node answers a missing Host with a bare 400; the onRequest hook below answers it in the one error shape.
-    http: { requireHostHeader: false },
+    // Node checks the request deadlines on this interval (30 s by default), so a deadline is kept to within a quarter of itself.
+    http: { requireHostHeader: false, connectionsCheckingInterval: Math.max(250, Math.min(5000, limits.requestTimeoutMs / 4)) },
   });
+  // Node checks the headers deadline apart from the whole request's; it may not exceed the request's.
+  app.server.headersTimeout = Math.min(app.server.headersTimeout, limits.requestTimeoutMs);
+  // Connections beyond the cap are refused at accept; the ones being served are not starved.
+  app.server.maxConnections = limits.maxConnections;
   // Set before any plugin is registered, so the docs plugin's routes inherit it too.
   app.setErrorHandler(handleError);
   app.server.on('request', open.track);
@@ -77,15 +87,7 @@ export async function buildServer(db: Tally, opts: ServerOptions = {}): Promise<
     req.log.info({ reqId: req.id, method: req.method, route: req.routeOptions.url ?? 'unmatched', status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.0.3',
-      info: { title: 'Tally', version: '1', description: 'A verifiable causal key-value database (BatenBase API with signed receipts).' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-    },
-  });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
-
+  // Registered first, so every route after it (the docs pages too) is limited.
   if (limits.rateLimit) {
     await app.register(rateLimit, {
       max: limits.rateLimit.max,
@@ -95,13 +97,33 @@ export async function buildServer(db: Tally, opts: ServerOptions = {}): Promise<
     });
   }
 
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'Tally', version: '1', description: 'A verifiable causal key-value database (BatenBase API with signed receipts).' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
   // Tokens are checked before bodies and query strings are parsed or validated, so a request
-  // without a valid token learns nothing beyond 401 (admin routes check their own token).
+  // without a valid token learns nothing beyond 401; /admin routes need the node admin token.
+  // Failed attempts are counted per address, so guessing tokens is rate limited too.
+  const failures = limits.rateLimit ? new AuthFailures({ max: limits.maxAuthFailures, timeWindowMs: limits.rateLimit.timeWindowMs }) : undefined;
+  const tooMany = () => new TallyError('rate_limited', 'too many failed authentications from this address; wait and retry');
   app.addHook('onRequest', async (req) => {
     if (req.raw.httpVersion === '1.1' && req.headers.host === undefined) throw new TallyError('bad_request', 'an HTTP/1.1 request needs a Host header (RFC 9112 §3.2)');
     const route = req.routeOptions.url;
-    if (route === undefined || route === '/health' || route === '/openapi.json' || route.startsWith('/docs') || route.startsWith('/admin')) return;
-    grantOf(tokens, req);
+    if (route === undefined || route === '/health' || route === '/openapi.json' || route.startsWith('/docs')) return;
+    if (failures?.blocked(req.ip)) throw tooMany();
+    try {
+      if (route.startsWith('/admin')) requireNodeAdmin(tokens, req);
+      else grantOf(tokens, req);
+    } catch (e) {
+      // justifies: INV-AUTH-FAILURES-LIMITED
+      if (e instanceof TallyError && e.code === 'unauthorized' && failures?.fail(req.ip)) throw tooMany();
+      throw e;
+    }
   });
 
   app.setNotFoundHandler((_req, reply) => void reply.status(404).send(errorBody('not_found', 'no such route')));

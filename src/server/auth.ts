@@ -37,6 +37,37 @@ export function tenantOf(db: Tally, tokens: Tokens, req: FastifyRequest): Tenant
 export function requireNodeAdmin(tokens: Tokens, req: FastifyRequest): void {
   const g = grantOf(tokens, req);
   if (g.tenant !== NODE_ADMIN) throw new TallyError('forbidden', 'this route needs the node admin token');
+  // Tokens.create refuses other roles for the node; this catches records written before it did.
+  if (g.role !== 'admin') throw new TallyError('forbidden', 'this node token is not an admin token');
+}
+
+/**
+ * Counts failed authentications per client address in fixed windows, so a
+ * client guessing tokens is slowed like any other (the per-token rate limit
+ * cannot count them: a request without a valid token has no token to count).
+ */
+export class AuthFailures {
+  private counts = new Map<string, number>();
+  private windowEnds = 0;
+
+  constructor(private readonly limit: { max: number; timeWindowMs: number }) {}
+
+  /** Records one failure of `ip`; true when `ip` is over the limit for this window. */
+  fail(ip: string, now = Date.now()): boolean {
+    if (now >= this.windowEnds) {
+      // One map per window bounds the memory to the addresses of one window.
+      this.counts = new Map();
+      this.windowEnds = now + this.limit.timeWindowMs;
+    }
+    const n = (this.counts.get(ip) ?? 0) + 1;
+    this.counts.set(ip, n);
+    return n > this.limit.max;
+  }
+
+  /** True when `ip` is over the limit now, before any new failure. */
+  blocked(ip: string, now = Date.now()): boolean {
+    return now < this.windowEnds && (this.counts.get(ip) ?? 0) > this.limit.max;
+  }
 }
 
 /** The rate-limit key of a request: its token id when it presents one, else its address. */

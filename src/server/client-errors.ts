@@ -35,13 +35,15 @@ export class OpenResponses {
       for (const res of pending) res.on('close', () => --left === 0 && socket.end());
       return;
     }
-    const message = err.code === 'HPE_HEADER_OVERFLOW' ? 'request headers are too large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'the request did not arrive in time' : 'malformed HTTP request';
-    const body = JSON.stringify(errorBody('bad_request', message));
+    const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    const message = err.code === 'HPE_HEADER_OVERFLOW' ? 'request headers are too large' : timedOut ? 'the request did not arrive in time' : 'malformed HTTP request';
+    const body = JSON.stringify(errorBody(timedOut ? 'request_timeout' : 'bad_request', message));
+    const status = timedOut ? '408 Request Timeout' : '400 Bad Request';
     // A HEAD request gets the headers only, as HTTP requires. Node passes the bytes it choked on as a Buffer (fastify's type says otherwise).
     const raw: unknown = err.rawPacket;
     const head = Buffer.isBuffer(raw) && raw.toString('latin1', 0, 5) === 'HEAD ';
     if (socket.writable) {
-      socket.write(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${head ? '' : body}`);
+      socket.write(`HTTP/1.1 ${status}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${head ? '' : body}`);
     }
     socket.destroy(err);
   };

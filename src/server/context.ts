@@ -15,6 +15,14 @@ export interface ServerLimits {
   maxListLimit: number;
   /** Requests per token per window (429 rate_limited), or false for no limit. */
   rateLimit: { max: number; timeWindowMs: number } | false;
+  /** Failed authentications per client address per rate-limit window (429 rate_limited); off with `rateLimit: false`. Default 100. */
+  maxAuthFailures: number;
+  /** Time a client has to send a whole request, headers and body (408). Default 30 s. */
+  requestTimeoutMs: number;
+  /** A socket with no traffic either way for this long is closed. Default 120 s. */
+  idleTimeoutMs: number;
+  /** Open connections at most; more are refused at accept. Default 4096. */
+  maxConnections: number;
 }
 
 /** Default limits. */
@@ -23,6 +31,10 @@ export const DEFAULT_LIMITS: ServerLimits = {
   maxKeyBytes: 1024,
   maxListLimit: 1000,
   rateLimit: { max: 6000, timeWindowMs: 60_000 },
+  maxAuthFailures: 100,
+  requestTimeoutMs: 30_000,
+  idleTimeoutMs: 120_000,
+  maxConnections: 4096,
 };
 
 /** Shared by the route modules. */

@@ -65,6 +65,7 @@ export class Tokens {
     // Least privilege by default: a write token that reads visibility ≤ 1. Admin tokens see everything unless limited.
     const role = opts.role ?? (tenant === NODE_ADMIN ? 'admin' : 'write');
     if (!['read', 'write', 'admin'].includes(role)) throw new TallyError('bad_request', '"role" must be read, write or admin');
+    if (tenant === NODE_ADMIN && role !== 'admin') throw new TallyError('bad_request', 'a node admin token has the admin role; it has no read or write form');
     const clearance = opts.clearance ?? (tenant === NODE_ADMIN ? 0 : role === 'admin' ? Number.MAX_SAFE_INTEGER : 1);
     if (!Number.isSafeInteger(clearance) || clearance < 0) throw new TallyError('bad_request', '"clearance" must be a non-negative integer');
     if (tenant !== NODE_ADMIN && !this.tally.journal.tenant(tenant)) throw new TallyError('not_found', `tenant "${tenant}" does not exist`);

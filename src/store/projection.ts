@@ -125,7 +125,8 @@ export function foldEvent(store: ProjectionStore, tid: number, e: FoldInput): vo
       next = { ...base, h: h.op === 'redact' ? 1 : 0, version: h.seq };
       break;
     case 'erase':
-      next = { ...NO_STATE, l: h.time, v: base.v, version: h.seq, since: h.seq };
+      // Redaction outlives the data: an erased key's history (its keys and times) stays hidden until unredacted.
+      next = { ...NO_STATE, l: h.time, v: base.v, h: base.h, version: h.seq, since: h.seq };
       break;
   }
   store.putState(tid, h.key, next);

@@ -226,6 +226,7 @@ export class TenantHandle {
   private async flag(op: 'redact' | 'unredact', key: string, opts: WriteOptions): Promise<WriteResult & { version: number }> {
     this.requireRole('admin');
     assertKey(key);
+    this.requireClearedKey(key, false);
     const [receipt] = await this.write([{ op, key }], opts.idempotencyKey, op);
     return { ok: true, version: receipt!.header.seq, receipt: receiptToJson(receipt!) };
   }
@@ -243,6 +244,7 @@ export class TenantHandle {
     if (typeof reason !== 'string' || reason.length === 0 || reason.length > 1024 || !isWellFormed(reason)) {
       throw new TallyError('bad_request', '"reason" must be a non-empty string of at most 1024 characters');
     }
+    this.requireClearedKey(key, true);
     const [receipt] = await this.write([{ op: 'erase', key, reason }], opts.idempotencyKey, 'erase');
     if (!receipt!.payload) throw new TallyError('internal_error', 'the erase event lost its details');
     const details = decodeTrusted(receipt!.payload) as { erased: number[] };
@@ -310,6 +312,24 @@ export class TenantHandle {
     const rec = this.tenantRecord();
     const b = rec ? this.projection.state(rec.id, key) : undefined;
     if (b?.exists && !this.canSee(b, true)) throw new TallyError('not_found', `block "${key}" does not exist`);
+  }
+
+  /**
+   * Redact, unredact and erase act on a key's whole history, so an admin
+   * whose clearance is below the key's visibility gets `not_found`, the
+   * answer for a key that does not exist. Erasing destroys every version's
+   * payload, so it also needs clearance for every version.
+   */
+  // justifies: INV-ADMIN-CLEARANCE
+  private requireClearedKey(key: string, everyVersion: boolean): void {
+    const tid = this.tid();
+    const st = tid === undefined ? undefined : this.projection.state(tid, key);
+    if (tid === undefined || !st || st.version < 0) return; // the plan answers not_found
+    if (st.v > this.who.clearance) throw new TallyError('not_found', `block "${key}" does not exist`);
+    if (!everyVersion) return;
+    for (const seq of this.journal.keySeqs(tid, key, 'b', true)) {
+      if (this.journal.header(tid, seq).v > this.who.clearance) throw new TallyError('forbidden', `erasing "${key}" needs a clearance that covers every one of its versions`);
+    }
   }
 
   /**
@@ -528,12 +548,17 @@ export class TenantHandle {
     const latest = this.journal.latestCheckpoint(tid);
     const versions: HistoryEntry[] = [];
     let next: string | null = null;
-    let any = false;
+    // Whether the actor may see any version at all decides 404, whatever the cursor: a cursor past the
+    // end of a key the actor cannot see must look like a key that does not exist.
+    let anyVisible = false;
     for (const seq of this.journal.keySeqs(tid, key, 'b', true)) {
-      if (seq >= before) continue;
-      any = true;
+      if (seq >= before) {
+        if (!anyVisible && this.journal.header(tid, seq).v <= this.who.clearance) anyVisible = true;
+        continue;
+      }
       const e = this.journal.event(tid, seq);
       if (e.header.v > this.who.clearance) continue;
+      anyVisible = true;
       if (versions.length === limit) {
         next = encodeCursor([versions[versions.length - 1]!.seq]);
         break;
@@ -551,7 +576,7 @@ export class TenantHandle {
         receipt: receiptToJson(this.journal.receipt(tid, seq, latest)),
       });
     }
-    if (!any || (versions.length === 0 && opts.cursor === undefined)) throw new TallyError('not_found', `block "${key}" has no history`);
+    if (!anyVisible) throw new TallyError('not_found', `block "${key}" has no history`);
     return { key, versions, next };
   }
 
@@ -561,6 +586,16 @@ export class TenantHandle {
    * @throws TallyError `not_found` for a seq that does not exist or that the actor may not see.
    */
   async receipt(seq: number): Promise<ReceiptJson> {
+    const tid = this.requireVisibleEvent(seq);
+    return receiptToJson(this.journal.receipt(tid, seq));
+  }
+
+  /**
+   * Checks that the actor may see event `seq` (as in {@link events}) and
+   * returns the tenant id; for routes that hand out proofs of single events.
+   * @throws TallyError `not_found` for a seq that does not exist or that the actor may not see, `bad_request`.
+   */
+  requireVisibleEvent(seq: number): number {
     this.requireRole('read');
     if (!Number.isSafeInteger(seq) || seq < 0) throw new TallyError('bad_request', '"seq" must be a non-negative integer');
     const tid = this.tid();
@@ -568,7 +603,7 @@ export class TenantHandle {
     if (tid === undefined || seq >= this.journal.size(tid)) throw notFound();
     const h = this.journal.header(tid, seq);
     if (h.op !== 'log' && (h.v > this.who.clearance || this.hiddenNow(tid, h.key, true))) throw notFound();
-    return receiptToJson(this.journal.receipt(tid, seq));
+    return tid;
   }
 
   /** Tenant info: plan, live blocks and quota (null: unlimited). */
@@ -626,11 +661,16 @@ export class TenantHandle {
     return this.cachedTid;
   }
 
-  /** True when the key is redacted now and the actor may not see hidden blocks: redaction hides the past too. */
+  /**
+   * True when the key is redacted now and the actor may not see hidden blocks.
+   * Redaction hides the past too, and outlives a delete or an erasure: it is
+   * a property of the key until an `unredact`.
+   */
+  // justifies: INV-REDACTION-HIDES-HISTORY
   private hiddenNow(tid: number, key: string, includeHidden: boolean | undefined, known?: KeyState): boolean {
     if (includeHidden && this.who.role === 'admin') return false;
     const st = known ?? this.projection.state(tid, key);
-    return st?.exists === true && st.h === 1;
+    return st?.h === 1;
   }
 
   // justifies: INV-VISIBILITY

@@ -108,7 +108,8 @@ export function planOps(journal: Journal, projection: Projection, ctx: BuildCont
         break;
       case 'redact':
       case 'unredact':
-        if (!cur.exists) throw new TallyError('not_found', `block "${op.key}" does not exist`);
+        // A deleted or erased block can be redacted too: redaction hides its history, not just its current data.
+        if (cur.version < 0) throw new TallyError('not_found', `block "${op.key}" has no history`);
         draft = { op: op.op, key: op.key, payload: null, v: cur.v };
         break;
       case 'erase': {

@@ -10,6 +10,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeKeySegment } from '../../src/core/key-path.js';
+import { MAX_VISIBILITY } from '../../src/core/event.js';
 import type { Role } from '../../src/store/tenant.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
@@ -95,6 +96,8 @@ interface TenantModel {
   history: Map<string, number[]>;
   /** Journal size: every appended event. */
   size: number;
+  /** Visibility of each event by seq; -1 for log events, which every reader sees. */
+  seqV: number[];
 }
 
 type Actor =
@@ -197,7 +200,7 @@ describe('tenant isolation over HTTP', () => {
         for (const [i, letter] of ['alpha', 'bravo', 'charlie'].entries()) {
           const name = `r${run}${letter}`;
           allTenants.push(name);
-          const m: TenantModel = { name, blocks: new Map(), history: new Map(), size: 0 };
+          const m: TenantModel = { name, blocks: new Map(), history: new Map(), size: 0, seqV: [] };
           models.push(m);
           const admin = await srv.tenant(name, 'unlimited');
           actors.push({ kind: 'tenant', token: admin, id: tokenIdOf(admin), tenant: m, role: 'admin', clearance: Number.MAX_SAFE_INTEGER, revoked: false });
@@ -259,6 +262,7 @@ describe('tenant isolation over HTTP', () => {
                 expect(r.json.receipt.header.journal).toBe(m!.name);
                 m!.blocks.set(op.key, { data: d, v: op.v });
                 m!.history.set(op.key, [...(m!.history.get(op.key) ?? []), op.v]);
+                m!.seqV.push(op.v);
                 m!.size++;
                 stats.okWrites++;
               };
@@ -286,6 +290,7 @@ describe('tenant isolation over HTTP', () => {
               onOk = (r) => {
                 expect(r.json.receipt.header.journal).toBe(m!.name);
                 m!.history.set(op.key, [...(m!.history.get(op.key) ?? []), m!.blocks.get(op.key)!.v]);
+                m!.seqV.push(m!.blocks.get(op.key)!.v);
                 m!.blocks.delete(op.key);
                 m!.size++;
                 stats.okWrites++;
@@ -306,6 +311,7 @@ describe('tenant isolation over HTTP', () => {
               expected = gate() ?? (canWrite ? OK : err(403, 'forbidden'));
               onOk = (r) => {
                 expect(r.json.receipt.header.journal).toBe(m!.name);
+                m!.seqV.push(-1);
                 m!.size++;
               };
               break;
@@ -380,6 +386,7 @@ describe('tenant isolation over HTTP', () => {
                 op.ops.forEach((o, i) => {
                   expect(r.json.results[i].receipt.header.journal).toBe(m!.name);
                   expect(r.json.results[i].receipt.header.seq).toBe(m!.size + i);
+                  m!.seqV.push(o.op === 'set' ? o.v : o.op === 'delete' ? m!.blocks.get(o.key)!.v : -1);
                   if (o.op === 'set') {
                     m!.history.set(o.key, [...(m!.history.get(o.key) ?? []), o.v]);
                     m!.blocks.set(o.key, { data: (body[i] as { data: unknown }).data, v: o.v });
@@ -407,7 +414,8 @@ describe('tenant isolation over HTTP', () => {
             }
             case 'inclusion': {
               res = await call('GET', `/proofs/inclusion?seq=${op.seq}`, token);
-              expected = gate() ?? (op.seq < m!.size ? OK : err(400, 'bad_request'));
+              // An event above the reader's clearance is not_found: its hash would let a reader test guesses of its header.
+              expected = gate() ?? (op.seq >= m!.size ? err(400, 'bad_request') : m!.seqV[op.seq]! <= c ? OK : err(404, 'not_found'));
               if (!gate()) (op.seq < m!.size ? stats.proofOk++ : stats.proofBeyond++);
               onOk = (r) => {
                 expect(r.json.seq).toBe(op.seq);
@@ -446,9 +454,9 @@ describe('tenant isolation over HTTP', () => {
               break;
             }
             case 'export': {
-              // The evidence bundle holds every payload of the journal: the own tenant's only, and only for an admin.
+              // The evidence bundle holds every payload of the journal: the own tenant's only, and only for an admin with full clearance.
               res = await call('GET', `/export${op.from === undefined ? '' : `?from=${op.from}`}`, token);
-              expected = gate() ?? (actor.kind === 'tenant' && actor.role !== 'admin' ? err(403, 'forbidden') : op.from !== undefined && op.from > m!.size ? err(400, 'bad_request') : OK);
+              expected = gate() ?? (actor.kind === 'tenant' && (actor.role !== 'admin' || actor.clearance < MAX_VISIBILITY) ? err(403, 'forbidden') : op.from !== undefined && op.from > m!.size ? err(400, 'bad_request') : OK);
               onOk = (r) => {
                 expect(r.contentType).toMatch(/ndjson/);
                 const manifest = r.json[0];

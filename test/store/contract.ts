@@ -1143,13 +1143,22 @@ export function runStoreContract(label: string, setup: () => Promise<ContractTar
         expect((await admin.me()).blocks_used).toBe(0);
       });
 
-      it('refuses to redact or unredact a missing block with not_found', async () => {
+      it('refuses to redact or unredact a key that was never written with not_found, and redacts a deleted block’s history', async () => {
         await admin.set('a', 1);
-        await admin.set('b', 1);
+        await admin.set('b', { body: 'DELETED-BUT-KEPT' });
         await admin.delete('b');
         await expectRefused('not_found', () => admin.redact('missing'));
         await expectRefused('not_found', () => admin.unredact('missing'));
-        await expectRefused('not_found', () => admin.redact('b'));
+        const r = await target.reader(100);
+        expect((await r.history('b')).versions).toHaveLength(2);
+        expect((await admin.redact('b')).ok).toBe(true);
+        expect(await codeOf(() => r.history('b'))).toBe('not_found');
+        expect(JSON.stringify(await allEvents(r))).not.toContain('DELETED-BUT-KEPT');
+        // Redaction outlives the delete: a new version stays hidden until unredacted.
+        await admin.set('b', 2);
+        expect(await codeOf(() => r.get('b'))).toBe('not_found');
+        await admin.unredact('b');
+        expect((await r.get('b')).data).toBe(2);
       });
     });
 

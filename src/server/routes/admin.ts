@@ -6,7 +6,6 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Plan } from '../../store/plans.js';
 import type { Role } from '../../store/tenant.js';
-import { requireNodeAdmin } from '../auth.js';
 import type { ServerContext } from '../context.js';
 import { createTenantWithToken, createToken, listTenants } from '../tenant-admin.js';
 
@@ -17,23 +16,22 @@ const Roles = Type.Union([Type.Literal('read'), Type.Literal('write'), Type.Lite
 /** Registers the admin routes. */
 export function adminRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { db, tokens } = ctx;
-  const guard = { onRequest: async (req: import('fastify').FastifyRequest) => requireNodeAdmin(tokens, req) };
+  // The app's onRequest hook requires the node admin token on every /admin route (server/app.ts).
 
   app.post<{ Body: { name: string; plan?: Plan } }>(
     '/admin/tenants',
-    { ...guard, schema: { summary: 'Create a tenant and its first admin token', tags: ['admin'], security: secured, body: Type.Object({ name: Type.String(), plan: Type.Optional(Plans) }) } },
+    { schema: { summary: 'Create a tenant and its first admin token', tags: ['admin'], security: secured, body: Type.Object({ name: Type.String(), plan: Type.Optional(Plans) }) } },
     async (req, reply) => {
       const out = await createTenantWithToken(db, tokens, req.body.name, req.body.plan ?? 'free');
       return reply.status(201).send(out);
     },
   );
 
-  app.get('/admin/tenants', { ...guard, schema: { summary: 'List tenants with usage', tags: ['admin'], security: secured } }, async () => ({ tenants: listTenants(db) }));
+  app.get('/admin/tenants', { schema: { summary: 'List tenants with usage', tags: ['admin'], security: secured } }, async () => ({ tenants: listTenants(db) }));
 
   app.post<{ Body: { tenant: string; role?: Role; clearance?: number; label?: string } }>(
     '/admin/tokens',
     {
-      ...guard,
       schema: {
         summary: 'Create a token bound to a tenant (shown once)',
         tags: ['admin'],
@@ -49,13 +47,13 @@ export function adminRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   app.get<{ Querystring: { tenant?: string } }>(
     '/admin/tokens',
-    { ...guard, schema: { summary: 'List tokens (no secrets)', tags: ['admin'], security: secured, querystring: Type.Object({ tenant: Type.Optional(Type.String()) }) } },
+    { schema: { summary: 'List tokens (no secrets)', tags: ['admin'], security: secured, querystring: Type.Object({ tenant: Type.Optional(Type.String()) }) } },
     async (req) => ({ tokens: tokens.list(req.query.tenant) }),
   );
 
   app.delete<{ Params: { id: string } }>(
     '/admin/tokens/:id',
-    { ...guard, schema: { summary: 'Revoke a token', tags: ['admin'], security: secured, params: Type.Object({ id: Type.String() }) } },
+    { schema: { summary: 'Revoke a token', tags: ['admin'], security: secured, params: Type.Object({ id: Type.String() }) } },
     async (req) => {
       await tokens.revoke(req.params.id);
       return { ok: true };

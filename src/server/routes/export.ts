@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { TallyError } from '../../core/errors.js';
+import { MAX_VISIBILITY } from '../../core/event.js';
 import { exportBundle } from '../../evidence/export.js';
 import { tenantOf } from '../auth.js';
 import type { ServerContext } from '../context.js';
@@ -24,7 +25,10 @@ export function exportRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
     async (req, reply) => {
       const t = tenantOf(ctx.db, ctx.tokens, req);
-      if (t.who.role !== 'admin') throw new TallyError('forbidden', 'export needs an admin token: a bundle holds every payload');
+      // justifies: INV-ADMIN-CLEARANCE
+      if (t.who.role !== 'admin' || t.who.clearance < MAX_VISIBILITY) {
+        throw new TallyError('forbidden', 'export needs an admin token with full clearance: a bundle holds every event and payload of the tenant');
+      }
       if (!ctx.db.journal.tenant(t.name)) throw new TallyError('not_found', 'this tenant has no events yet');
       const q = req.query;
       const num = (v: string | undefined) => (v !== undefined && /^\d{1,16}$/.test(v) ? Number(v) : v);

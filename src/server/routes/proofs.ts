@@ -48,6 +48,8 @@ export function proofRoutes(app: FastifyInstance, ctx: ServerContext): void {
       const t = tenantOf(db, tokens, req);
       const tid = tenantId(t.name);
       const seq = int(req.query.seq, 'seq')!;
+      // The event's hash identifies a guessable header (a delete's key, say), so only a reader who may see it gets it.
+      if (seq < db.journal.size(tid)) t.requireVisibleEvent(seq);
       const latest = db.journal.latestCheckpoint(tid);
       const size = int(req.query.size, 'size') ?? latest?.size ?? 0;
       const proof = db.journal.inclusionProof(tid, seq, size);
