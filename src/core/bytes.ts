@@ -77,6 +77,17 @@ export function utf8(text: string): Uint8Array {
   return utf8Encoder.encode(text);
 }
 
+/** Length of the UTF-8 encoding of a well-formed string, without encoding it. */
+export function utf8Length(text: string): number {
+  let n = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    // A surrogate pair is two UTF-16 units and four bytes; other units above 0x7f take one or two more bytes.
+    if (c >= 0x80) n += c < 0x800 || (c >= 0xd800 && c <= 0xdfff) ? 1 : 2;
+  }
+  return n;
+}
+
 /** Decodes UTF-8, throwing on malformed input. */
 export function fromUtf8(bytes: Uint8Array): string {
   return utf8Decoder.decode(bytes);

@@ -13,6 +13,7 @@
 import { decode, encode } from 'cborg';
 import { bytesEqual, isWellFormed } from './bytes.js';
 import { badRequest, TallyError } from './errors.js';
+import { decodeStoredValue } from './stored-value.js';
 
 const ENCODE_OPTIONS = { float64: true } as const;
 const DECODE_OPTIONS = {
@@ -129,12 +130,15 @@ export function decodeCanonical(bytes: Uint8Array): CborValue {
 /**
  * Decodes CBOR that Tally itself wrote canonically and stored (projection
  * records, stored payloads, stored headers): the same decoder options, but
- * without the re-encoding check. Never use it on bytes from outside; those
+ * without the re-encoding check (and through a fast decoder for the subset
+ * the canonical encoder writes, cborg for the rest). Never use it on bytes from outside; those
  * go through {@link decodeCanonical}. `verify()` re-checks stored bytes strictly.
  * @throws TallyError `internal_error` if the bytes do not decode at all: stored
  * data that does not decode is corruption, not the caller's mistake.
  */
 export function decodeTrusted(bytes: Uint8Array): CborValue {
+  const fast = decodeStoredValue(bytes);
+  if (fast !== undefined) return fast;
   try {
     return decode(bytes, DECODE_OPTIONS) as CborValue;
   } catch (err) {

@@ -6,7 +6,7 @@
  * Validation is strict in both directions — building a header and decoding
  * one — because a verifier must reject anything a writer could not produce.
  */
-import { bytesEqual, fromBase64, isWellFormed, toBase64, utf8 } from './bytes.js';
+import { bytesEqual, fromBase64, isWellFormed, toBase64, utf8, utf8Length } from './bytes.js';
 import { decodeCanonical } from './codec.js';
 import { decodeFlat, decodeStored, encodeFlat, type FlatRecord } from './flat-record.js';
 import { badRequest } from './errors.js';
@@ -88,7 +88,8 @@ export function assertKey(key: unknown, name = 'key'): asserts key is string {
   if (typeof key !== 'string') throw badRequest(`"${name}" must be a string`);
   if (key.length === 0) throw badRequest(`"${name}" must not be empty`);
   if (!isWellFormed(key)) throw badRequest(`"${name}" contains a lone surrogate`);
-  const n = utf8(key).length;
+  // Every UTF-16 unit is at most 3 UTF-8 bytes, so short keys need no count (reads check every key).
+  const n = key.length * 3 <= MAX_KEY_BYTES ? 0 : utf8Length(key);
   if (n > MAX_KEY_BYTES) throw badRequest(`"${name}" expected <= ${MAX_KEY_BYTES} UTF-8 bytes, got ${n}`);
 }
 

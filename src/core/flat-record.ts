@@ -201,7 +201,9 @@ function readText(n: number): string | undefined {
  * compares. Byte strings are copies, never views of `bytes`.
  */
 export function decodeFlat(bytes: Uint8Array): FlatRecord | undefined {
-  src = bytes;
+  // A plain view, so that slices are plain copies (a Buffer's slices are views or Buffers); `length`, not
+  // `byteLength`, because LMDB's reusable read buffer (getBinaryFast) carries the value's size as its length.
+  src = bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
   pos = 0;
   try {
     return readMap();

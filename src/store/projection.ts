@@ -198,7 +198,8 @@ export class Projection implements Projector {
 
   /** The key's state over everything known now, if it has history. */
   state(tid: number, key: string): KeyState | undefined {
-    return decodeState(this.blocks.get([tid, key]));
+    // LMDB's reusable read buffer, not a copy: the record is decoded at once, and the decoder copies what it keeps.
+    return decodeState(this.blocks.getBinaryFast([tid, key]));
   }
 
   /** Live block count of a tenant. */

@@ -1,0 +1,151 @@
+/**
+ * A fast decoder for canonical CBOR that Tally wrote itself: block data,
+ * log details and every other value a read hands back. Reads decode one
+ * payload per block, so this is the hottest decode of the read path; cborg's
+ * general token machinery costs several times what the value does.
+ *
+ * It reads the subset the canonical encoder writes — definite-length maps
+ * with text keys, arrays, safe integers, 64-bit floats, text, bytes, true,
+ * false and null — and returns `undefined` for anything else (tags,
+ * indefinite lengths, other float widths, NaN, ±Infinity, big integers,
+ * malformed UTF-8, duplicate or `__proto__` keys, deep nesting, trailing
+ * bytes), so the caller falls back to cborg and keeps its exact behaviour
+ * on odd input. It does not check canonical form: callers that need that
+ * use decodeCanonical. test/core/stored-value.test.ts checks that it agrees
+ * with cborg on random values and random bytes.
+ */
+import type { CborValue } from './codec.js';
+
+const fatalDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Deeper values are left to cborg (which bounds them itself). */
+const MAX_FAST_DEPTH = 80;
+
+// Decoder state: module-level rather than closures, since this runs for every value a read returns.
+let src: Uint8Array = new Uint8Array(0);
+let pos = 0;
+let arg = 0;
+/** Set when the input leaves the subset; the result is then discarded. */
+let bail = false;
+
+const EMPTY = new Uint8Array(0);
+const f64 = new Float64Array(1);
+const f64Bytes = new Uint8Array(f64.buffer);
+const BIG_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 0;
+
+/**
+ * Decodes a value Tally stored, or returns undefined when the bytes leave
+ * the canonical subset (the caller then uses the general decoder).
+ */
+export function decodeStoredValue(bytes: Uint8Array): CborValue | undefined {
+  // A plain view, so that slices are plain copies (a Buffer's slices are views or Buffers); `length`, not
+  // `byteLength`, because LMDB's reusable read buffer (getBinaryFast) carries the value's size as its length.
+  src = bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
+  pos = 0;
+  bail = false;
+  try {
+    const v = readValue(0);
+    return bail || pos !== src.length ? undefined : v;
+  } finally {
+    src = EMPTY;
+  }
+}
+
+/** Reads a head; leaves the argument in `arg` and returns the major type, or -1 outside the subset. */
+function readHead(): number {
+  if (pos >= src.length) return -1;
+  const b = src[pos++]!;
+  const info = b & 0x1f;
+  const major = b >> 5;
+  // Of major type 7 only float64 is read here (true, false and null never reach readHead).
+  if (major === 7) return info === 27 ? 7 : -1;
+  if (info < 24) {
+    arg = info;
+    return major;
+  }
+  const len = info === 24 ? 1 : info === 25 ? 2 : info === 26 ? 4 : info === 27 ? 8 : 0;
+  if (len === 0 || pos + len > src.length) return -1;
+  let n = 0;
+  for (let i = 0; i < len; i++) n = n * 256 + src[pos + i]!;
+  pos += len;
+  arg = n;
+  // A longer head than needed is not what the canonical encoder writes (and strict cborg refuses it).
+  const min = len === 1 ? 24 : len === 2 ? 0x100 : len === 4 ? 0x10000 : 0x100000000;
+  return Number.isSafeInteger(n) && n >= min ? major : -1;
+}
+
+function readText(n: number): string | undefined {
+  if (pos + n > src.length) return undefined;
+  if (n <= 64) {
+    // ASCII fast path: the TextDecoder call costs more than a short string.
+    let r = '';
+    let i = pos;
+    for (; i < pos + n && src[i]! < 0x80; i++) r += String.fromCharCode(src[i]!);
+    if (i === pos + n) {
+      pos = i;
+      return r;
+    }
+  }
+  try {
+    return fatalDecoder.decode(src.subarray(pos, (pos += n)));
+  } catch {
+    return undefined;
+  }
+}
+
+function readValue(depth: number): CborValue {
+  if (depth > MAX_FAST_DEPTH) return fail();
+  const b = src[pos];
+  if (b === 0xf4 || b === 0xf5 || b === 0xf6) {
+    pos++;
+    return b === 0xf6 ? null : b === 0xf5;
+  }
+  const major = readHead();
+  switch (major) {
+    case 0:
+      return arg;
+    case 1:
+      return -1 - arg;
+    case 2:
+      if (pos + arg > src.length) return fail();
+      return src.slice(pos, (pos += arg));
+    case 3: {
+      const t = readText(arg);
+      return t === undefined ? fail() : t;
+    }
+    case 4: {
+      const n = arg;
+      if (n > src.length - pos) return fail();
+      const out: CborValue[] = new Array(n);
+      for (let i = 0; i < n && !bail; i++) out[i] = readValue(depth + 1);
+      return out;
+    }
+    case 5: {
+      const n = arg;
+      if (n > src.length - pos) return fail();
+      const out: { [key: string]: CborValue } = {};
+      for (let i = 0; i < n && !bail; i++) {
+        if (readHead() !== 3) return fail();
+        const name = readText(arg);
+        if (name === undefined || name === '__proto__' || Object.hasOwn(out, name)) return fail();
+        out[name] = readValue(depth + 1);
+      }
+      return out;
+    }
+    case 7: {
+      if (pos + 8 > src.length) return fail();
+      // Big-endian on the wire; through a scratch word rather than a DataView per decode.
+      for (let i = 0; i < 8; i++) f64Bytes[BIG_ENDIAN ? i : 7 - i] = src[pos + i]!;
+      const f = f64[0]!;
+      pos += 8;
+      return Number.isFinite(f) ? f : fail();
+    }
+    default:
+      return fail();
+  }
+}
+
+function fail(): null {
+  bail = true;
+  return null;
+}
