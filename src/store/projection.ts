@@ -17,7 +17,7 @@
  *   valid time, for `validAt` reads, one seek back from `validAt`.
  */
 import { decodeTrusted, encodeCanonical } from '../core/codec.js';
-import { decodeStored, encodeFlat } from '../core/flat-record.js';
+import { decodeStored, encodeFlat, flatEncoder } from '../core/flat-record.js';
 import type { Database } from 'lmdb';
 import type { Journal, JournalEvent, Projector } from '../journal/journal.js';
 import type { Storage, TenantRecord } from '../journal/storage.js';
@@ -75,9 +75,14 @@ export interface ProjectionStore {
   putCount(tid: number, count: number): void;
 }
 
+const STATE_FIELDS = ['exists', 'f', 'l', 'v', 'h', 'version', 'validFrom', 'winnerSeq', 'since', 'data'] as const;
+const encodeStateRecord = flatEncoder(STATE_FIELDS);
+const encodeVersion = flatEncoder([...STATE_FIELDS.filter((f) => f !== 'data'), 'op']);
+const encodeFact = flatEncoder(['op', 'v']);
+
 /** Canonical bytes of a key state record. */
 export function encodeState(st: KeyState): Uint8Array {
-  return encodeFlat({ ...st });
+  return encodeStateRecord(st as unknown as Record<(typeof STATE_FIELDS)[number], number | boolean | Uint8Array>);
 }
 
 /** Decodes a key state record. */
@@ -97,42 +102,50 @@ export function foldEvent(store: ProjectionStore, tid: number, e: FoldInput): vo
   const { header: h } = e;
   if (h.op === 'log') return;
   const base = store.getState(tid, h.key) ?? NO_STATE;
+  // States are built field by field rather than spread: a replay folds every event of the journal.
   let next: KeyState;
   switch (h.op) {
     case 'set':
     case 'delete': {
-      store.putValid(tid, h.key, h.validFrom, h.seq, encodeFlat({ op: h.op, v: h.v }));
+      store.putValid(tid, h.key, h.validFrom, h.seq, encodeFact({ op: h.op, v: h.v }));
       // A fact wins when it is valid from no earlier than the current winner; a later seq breaks ties.
-      const wins = base.winnerSeq < 0 || h.validFrom >= base.validFrom;
-      next = { ...base, l: h.time, version: h.seq };
-      if (wins) {
+      if (base.winnerSeq < 0 || h.validFrom >= base.validFrom) {
         const exists = h.op === 'set';
         next = {
-          ...next,
           exists,
           f: exists ? (base.exists ? base.f : h.time) : 0,
+          l: h.time,
           v: h.v,
+          h: base.h,
+          version: h.seq,
           validFrom: h.validFrom,
           winnerSeq: h.seq,
+          since: base.since,
           // An erased set replays without its payload; an erase after it voids the fact anyway.
           data: exists ? (e.payload ?? EMPTY) : EMPTY,
         };
+      } else {
+        next = { exists: base.exists, f: base.f, l: h.time, v: base.v, h: base.h, version: h.seq, validFrom: base.validFrom, winnerSeq: base.winnerSeq, since: base.since, data: base.data };
       }
       break;
     }
     case 'redact':
     case 'unredact':
-      next = { ...base, h: h.op === 'redact' ? 1 : 0, version: h.seq };
+      next = { exists: base.exists, f: base.f, l: base.l, v: base.v, h: h.op === 'redact' ? 1 : 0, version: h.seq, validFrom: base.validFrom, winnerSeq: base.winnerSeq, since: base.since, data: base.data };
       break;
     case 'erase':
       // Redaction outlives the data: an erased key's history (its keys and times) stays hidden until unredacted.
-      next = { ...NO_STATE, l: h.time, v: base.v, h: base.h, version: h.seq, since: h.seq };
+      next = { exists: false, f: 0, l: h.time, v: base.v, h: base.h, version: h.seq, validFrom: -1, winnerSeq: -1, since: h.seq, data: EMPTY };
       break;
   }
   store.putState(tid, h.key, next);
   if (base.exists !== next.exists) store.putCount(tid, store.getCount(tid) + (next.exists ? 1 : -1));
-  const { data: _data, ...snapshot } = next;
-  store.putVersion(tid, h.key, h.seq, encodeFlat({ ...snapshot, op: h.op }));
+  store.putVersion(
+    tid,
+    h.key,
+    h.seq,
+    encodeVersion({ exists: next.exists, f: next.f, l: next.l, v: next.v, h: next.h, version: next.version, validFrom: next.validFrom, winnerSeq: next.winnerSeq, since: next.since, op: h.op }),
+  );
 }
 
 /** A projection store in memory, for replays that must not touch the live one. */
@@ -245,27 +258,47 @@ export class Projection implements Projector {
   async rebuild(journal: Journal, tenant: TenantRecord): Promise<number> {
     return journal.exclusive(() => {
       const tid = tenant.id;
-      for (const db of [this.blocks, this.versions, this.valid] as Database<Uint8Array, import('lmdb').Key>[]) {
-        for (const k of db.getKeys({ start: [tid], end: [tid + 1] })) db.removeSync(k);
-      }
-      this.counts.removeSync(tid);
-      const states = new Map<string, KeyState>();
-      let count = 0;
-      let counted = false;
-      const store: ProjectionStore = {
-        ...this.store,
-        getState: (_t, key) => states.get(key),
-        putState: (_t, key, st) => void states.set(key, st),
-        getCount: () => count,
-        putCount: (_t, n) => void ((count = n), (counted = true)),
+      // A fresh options object per call: lmdb-js annotates the ones it is given.
+      const range = () => ({ start: [tid], end: [tid + 1] });
+      const clear = (db: Database<Uint8Array, import('lmdb').Key>) => {
+        for (const k of db.getKeys(range())) db.removeSync(k);
       };
-      let n = 0;
-      for (const e of journal.replayEvents(tid)) {
-        foldEvent(store, tid, e);
-        n++;
+      clear(this.blocks as Database<Uint8Array, import('lmdb').Key>);
+      this.counts.removeSync(tid);
+      /** Replays the journal; version and valid-time records are written over what is there. */
+      const replay = (): { n: number; written: number } => {
+        const states = new Map<string, KeyState>();
+        let count = 0;
+        let counted = false;
+        let written = 0;
+        const store: ProjectionStore = {
+          getState: (_t, key) => states.get(key),
+          putState: (_t, key, st) => void states.set(key, st),
+          putVersion: (t, key, seq, v) => void (written++, this.store.putVersion(t, key, seq, v)),
+          putValid: (t, key, vf, seq, v) => void (written++, this.store.putValid(t, key, vf, seq, v)),
+          getCount: () => count,
+          putCount: (_t, c) => void ((count = c), (counted = true)),
+        };
+        let n = 0;
+        for (const e of journal.replayEvents(tid)) {
+          foldEvent(store, tid, e);
+          n++;
+        }
+        for (const [key, st] of states) this.blocks.putSync([tid, key], encodeState(st));
+        if (counted) this.counts.putSync(tid, encodeCanonical(count));
+        return { n, written };
+      };
+      // Every record the replay writes replaces the one under its key, so only records under keys the
+      // replay never writes can be stale; there are none when the counts agree, which spares removing
+      // and re-inserting every record. Otherwise clear the tenant's records and replay again.
+      let { n, written } = replay();
+      const held = () => this.versions.getCount(range()) + this.valid.getCount(range());
+      if (held() !== written) {
+        clear(this.versions as Database<Uint8Array, import('lmdb').Key>);
+        clear(this.valid as Database<Uint8Array, import('lmdb').Key>);
+        clear(this.blocks as Database<Uint8Array, import('lmdb').Key>);
+        ({ n, written } = replay());
       }
-      for (const [key, st] of states) this.blocks.putSync([tid, key], encodeState(st));
-      if (counted) this.counts.putSync(tid, encodeCanonical(count));
       return n;
     });
   }
