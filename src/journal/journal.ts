@@ -445,9 +445,13 @@ export class Journal {
     return stored ? stored.subarray(SALT_LENGTH) : null;
   }
 
-  /** Headers and payloads of events `from` ≤ seq < `to`, without hashing: what a replay folds. */
-  *replayEvents(tid: number, from = 0, to = MAX_SEQ): Generator<{ header: EventHeader; payload: Uint8Array | null }> {
-    const payloads = this.storage.payloads.getRange({ start: [tid, from], end: [tid, to] })[Symbol.iterator]();
+  /**
+   * Headers and payloads of events `from` ≤ seq < `to`, without hashing: what
+   * a replay folds. With `withPayloads` false every payload is null (a
+   * reader that needs few of them reads those alone).
+   */
+  *replayEvents(tid: number, from = 0, to = MAX_SEQ, withPayloads = true): Generator<{ header: EventHeader; payload: Uint8Array | null }> {
+    const payloads = withPayloads ? this.storage.payloads.getRange({ start: [tid, from], end: [tid, to] })[Symbol.iterator]() : [][Symbol.iterator]();
     let p = payloads.next();
     for (const { key, value } of this.storage.events.getRange({ start: [tid, from], end: [tid, to] })) {
       const seq = (key as [number, number])[1];

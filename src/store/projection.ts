@@ -280,11 +280,16 @@ export class Projection implements Projector {
           putCount: (_t, c) => void ((count = c), (counted = true)),
         };
         let n = 0;
-        for (const e of journal.replayEvents(tid)) {
+        // Only a key's final winner contributes data to the state record, so payloads are read once per
+        // key at the end rather than streamed for every event: the fold sees none and leaves data empty.
+        for (const e of journal.replayEvents(tid, 0, undefined, false)) {
           foldEvent(store, tid, e);
           n++;
         }
-        for (const [key, st] of states) this.blocks.putSync([tid, key], encodeState(st));
+        for (const [key, st] of states) {
+          const data = st.exists && st.winnerSeq >= 0 ? (journal.payload(tid, st.winnerSeq) ?? EMPTY) : EMPTY;
+          this.blocks.putSync([tid, key], encodeState({ ...st, data }));
+        }
         if (counted) this.counts.putSync(tid, encodeCanonical(count));
         return { n, written };
       };
