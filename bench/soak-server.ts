@@ -4,12 +4,22 @@
  * `{ url, token }` once listening, then its own memory after a full GC every two seconds, so
  * the soak's memory figures are the server's alone.
  */
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { buildServer } from '../src/server/app.js';
 import { Tokens } from '../src/server/tokens.js';
 import { Tally } from '../src/store/tally.js';
 import { benchDir } from './harness.js';
 
-const db = await Tally.open(benchDir('tally-soak-'));
+const dir = benchDir('tally-soak-');
+const db = await Tally.open(dir);
+
+/** Bytes of every file under the data directory: RSS grows with the memory-mapped data, and this shows by how much. */
+function dataBytes(path: string): number {
+  let n = 0;
+  for (const e of readdirSync(path, { withFileTypes: true })) n += e.isDirectory() ? dataBytes(join(path, e.name)) : statSync(join(path, e.name)).size;
+  return n;
+}
 await db.createTenant('soak', { plan: 'unlimited' });
 const { token } = await new Tokens(db).create('soak', { role: 'admin' });
 const app = await buildServer(db, { limits: { rateLimit: false } });
@@ -23,7 +33,7 @@ const gc = (globalThis as { gc?: () => void }).gc;
 setInterval(() => {
   gc?.();
   const m = process.memoryUsage();
-  console.log(JSON.stringify({ t: Date.now(), rssMb: m.rss / 2 ** 20, heapMb: m.heapUsed / 2 ** 20, externalMb: m.external / 2 ** 20 }));
+  console.log(JSON.stringify({ t: Date.now(), rssMb: m.rss / 2 ** 20, heapMb: m.heapUsed / 2 ** 20, externalMb: m.external / 2 ** 20, arrayBuffersMb: m.arrayBuffers / 2 ** 20, dataMb: dataBytes(dir) / 2 ** 20 }));
 }, 2000).unref();
 
 const stop = async () => {

@@ -9,7 +9,7 @@
  * or when the server's heap after GC grows (leak check): heap after GC at
  * the end must stay within 25% + 8 MiB of the heap after warm-up. RSS is
  * reported but not judged: LMDB's memory map makes resident file pages
- * grow with the data.
+ * grow with the data, so the size of the data files is reported beside it.
  */
 import { spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
@@ -28,12 +28,12 @@ const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', fileURL
   stdio: ['ignore', 'pipe', 'inherit'],
 });
 const lines = createInterface({ input: child.stdout! });
-const memory: { t: number; heapMb: number; rssMb: number }[] = [];
+const memory: { t: number; heapMb: number; rssMb: number; externalMb: number; dataMb: number }[] = [];
 const ready = new Promise<{ url: string; token: string }>((resolve) => {
   lines.on('line', (line) => {
-    const msg = JSON.parse(line) as { url?: string; token?: string; t?: number; heapMb?: number; rssMb?: number };
+    const msg = JSON.parse(line) as { url?: string; token?: string; t?: number; heapMb?: number; rssMb?: number; externalMb?: number; dataMb?: number };
     if (msg.url) resolve(msg as { url: string; token: string });
-    else memory.push(msg as { t: number; heapMb: number; rssMb: number });
+    else memory.push(msg as { t: number; heapMb: number; rssMb: number; externalMb: number; dataMb: number });
   });
 });
 const { url, token } = await ready;
@@ -128,17 +128,17 @@ function pct(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 }
 
-function memoryAt(fraction: number): { heapMb: number; rssMb: number } {
+function memoryAt(fraction: number): { heapMb: number; rssMb: number; externalMb: number; dataMb: number } {
   const i = Math.min(memory.length - 1, Math.max(0, Math.floor(fraction * memory.length)));
-  return memory[i] ?? { heapMb: 0, rssMb: 0 };
+  return memory[i] ?? { heapMb: 0, rssMb: 0, externalMb: 0, dataMb: 0 };
 }
 
 function printInterval(i: number): void {
   if (jsonOutput) return;
   const iv = intervals[i]!;
-  const m = memory[memory.length - 1] ?? { heapMb: 0, rssMb: 0 };
+  const m = memory[memory.length - 1] ?? { heapMb: 0, rssMb: 0, externalMb: 0, dataMb: 0 };
   console.log(
-    `${String(fmt(((i + 1) * intervalMs) / 1000, 0)).padStart(4)} s  ${String(fmt(iv.latencies.length / (intervalMs / 1000))).padStart(7)} req/s  p50 ${fmt(pct(iv.latencies, 50), 2)} ms  p99 ${fmt(pct(iv.latencies, 99), 2)} ms  errors ${iv.errors}  server heap ${fmt(m.heapMb, 1)} MiB  rss ${fmt(m.rssMb, 1)} MiB`,
+    `${String(fmt(((i + 1) * intervalMs) / 1000, 0)).padStart(4)} s  ${String(fmt(iv.latencies.length / (intervalMs / 1000))).padStart(7)} req/s  p50 ${fmt(pct(iv.latencies, 50), 2)} ms  p99 ${fmt(pct(iv.latencies, 99), 2)} ms  errors ${iv.errors}  server heap ${fmt(m.heapMb, 1)} MiB  external ${fmt(m.externalMb, 1)} MiB  rss ${fmt(m.rssMb, 1)} MiB  data ${fmt(m.dataMb, 1)} MiB`,
   );
 }
 
@@ -160,15 +160,17 @@ const result = {
   heapAtEndMb: fmt(last.heapMb, 1),
   rssAfterWarmupMb: fmt(warm.rssMb, 1),
   rssAtEndMb: fmt(last.rssMb, 1),
+  dataAfterWarmupMb: fmt(warm.dataMb, 1),
+  dataAtEndMb: fmt(last.dataMb, 1),
   memoryFlat,
-  memory: memory.map((m) => ({ heapMb: fmt(m.heapMb, 1), rssMb: fmt(m.rssMb, 1) })),
+  memory: memory.map((m) => ({ heapMb: fmt(m.heapMb, 1), rssMb: fmt(m.rssMb, 1), dataMb: fmt(m.dataMb, 1) })),
 };
 if (jsonOutput) console.log(JSON.stringify(result));
 else {
   console.log(
     `\nsoak: ${result.requests} requests in ${result.seconds} s at ${concurrency} connections: ${result.requestsPerSecond} req/s, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, errors ${errors}`,
   );
-  console.log(`server heap after GC: ${result.heapAfterWarmupMb} MiB after warm-up, ${result.heapAtEndMb} MiB at the end (limit ${fmt(heapLimit, 1)}); rss ${result.rssAfterWarmupMb} → ${result.rssAtEndMb} MiB`);
+  console.log(`server heap after GC: ${result.heapAfterWarmupMb} MiB after warm-up, ${result.heapAtEndMb} MiB at the end (limit ${fmt(heapLimit, 1)}); rss ${result.rssAfterWarmupMb} → ${result.rssAtEndMb} MiB, data files ${result.dataAfterWarmupMb} → ${result.dataAtEndMb} MiB`);
   if (errorSamples.length > 0) console.log(`first errors: ${errorSamples.join('; ')}`);
 }
 if (errors > 0 || !memoryFlat) {
