@@ -111,11 +111,15 @@ export function encodeData(value: unknown, path = 'data'): Uint8Array {
  * @throws TallyError `bad_request` on any of those.
  */
 export function decodeCanonical(bytes: Uint8Array): CborValue {
-  let value: unknown;
-  try {
-    value = decode(bytes, DECODE_OPTIONS);
-  } catch (err) {
-    throw badRequest(`invalid CBOR: ${(err as Error).message}`, err);
+  // The subset decoder first: it is faster, and it keeps a leading U+FEFF in a string, which cborg's
+  // text decoding drops (the re-encoding check below would then refuse valid data).
+  let value: unknown = decodeStoredValue(bytes);
+  if (value === undefined) {
+    try {
+      value = decode(bytes, DECODE_OPTIONS);
+    } catch (err) {
+      throw badRequest(`invalid CBOR: ${(err as Error).message}`, err);
+    }
   }
   if (value instanceof Map) throw badRequest('invalid CBOR: map keys must be strings');
   try {

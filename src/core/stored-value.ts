@@ -105,7 +105,8 @@ function readValue(depth: number): CborValue {
     case 0:
       return arg;
     case 1:
-      return -1 - arg;
+      // -1 - arg must be safe too: -2^53 is not.
+      return arg < Number.MAX_SAFE_INTEGER ? -1 - arg : fail();
     case 2:
       if (pos + arg > src.length) return fail();
       return src.slice(pos, (pos += arg));

@@ -9,7 +9,7 @@
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import { TallyError } from '../core/errors.js';
 import type { Tally } from '../store/tally.js';
 import { AuthFailures, grantOf, rateLimitKey, requireNodeAdmin } from './auth.js';
@@ -58,10 +58,10 @@ export async function buildServer(db: Tally, opts: ServerOptions = {}): Promise<
     clientErrorHandler: open.handleClientError,
     // Node answers a missing Host with a bare 400; the onRequest hook below answers it in the one error shape.
     // Node checks the request deadlines on this interval (30 s by default), so a deadline is kept to within a quarter of itself.
-    http: { requireHostHeader: false, connectionsCheckingInterval: Math.max(250, Math.min(5000, limits.requestTimeoutMs / 4)) },
+    http: { requireHostHeader: false, connectionsCheckingInterval: limits.requestTimeoutMs > 0 ? Math.max(250, Math.min(5000, limits.requestTimeoutMs / 4)) : 30_000 },
   });
   // Node checks the headers deadline apart from the whole request's; it may not exceed the request's.
-  app.server.headersTimeout = Math.min(app.server.headersTimeout, limits.requestTimeoutMs);
+  if (limits.requestTimeoutMs > 0) app.server.headersTimeout = Math.min(app.server.headersTimeout, limits.requestTimeoutMs);
   // Connections beyond the cap are refused at accept; the ones being served are not starved.
   app.server.maxConnections = limits.maxConnections;
   // Set before any plugin is registered, so the docs plugin's routes inherit it too.
@@ -110,18 +110,21 @@ export async function buildServer(db: Tally, opts: ServerOptions = {}): Promise<
   // without a valid token learns nothing beyond 401; /admin routes need the node admin token.
   // Failed attempts are counted per address, so guessing tokens is rate limited too.
   const failures = limits.rateLimit ? new AuthFailures({ max: limits.maxAuthFailures, timeWindowMs: limits.rateLimit.timeWindowMs }) : undefined;
-  const tooMany = () => new TallyError('rate_limited', 'too many failed authentications from this address; wait and retry');
-  app.addHook('onRequest', async (req) => {
+  const tooMany = (reply: FastifyReply) => {
+    reply.header('retry-after', String(failures!.secondsLeft()));
+    return new TallyError('rate_limited', 'too many failed authentications from this address; wait and retry');
+  };
+  app.addHook('onRequest', async (req, reply) => {
     if (req.raw.httpVersion === '1.1' && req.headers.host === undefined) throw new TallyError('bad_request', 'an HTTP/1.1 request needs a Host header (RFC 9112 §3.2)');
     const route = req.routeOptions.url;
     if (route === undefined || route === '/health' || route === '/openapi.json' || route.startsWith('/docs')) return;
-    if (failures?.blocked(req.ip)) throw tooMany();
+    if (failures?.blocked(req.ip)) throw tooMany(reply);
     try {
       if (route.startsWith('/admin')) requireNodeAdmin(tokens, req);
       else grantOf(tokens, req);
     } catch (e) {
       // justifies: INV-AUTH-FAILURES-LIMITED
-      if (e instanceof TallyError && e.code === 'unauthorized' && failures?.fail(req.ip)) throw tooMany();
+      if (e instanceof TallyError && e.code === 'unauthorized' && failures?.fail(req.ip)) throw tooMany(reply);
       throw e;
     }
   });

@@ -18,11 +18,15 @@ export function bearer(req: FastifyRequest): string | undefined {
   return m?.[1];
 }
 
+/** Token ids of requests whose token was verified (by the app's onRequest hook, before any rate limiting). */
+const verified = new WeakMap<FastifyRequest, string>();
+
 /** The grant of a request. @throws TallyError `unauthorized`. */
 export function grantOf(tokens: Tokens, req: FastifyRequest): Grant {
   const token = bearer(req);
   const grant = token === undefined ? undefined : tokens.check(token);
   if (!grant) throw new TallyError('unauthorized', 'invalid or missing token');
+  verified.set(req, grant.tokenId);
   return grant;
 }
 
@@ -68,10 +72,21 @@ export class AuthFailures {
   blocked(ip: string, now = Date.now()): boolean {
     return now < this.windowEnds && (this.counts.get(ip) ?? 0) > this.limit.max;
   }
+
+  /** Whole seconds until the current window ends (for `Retry-After`). */
+  secondsLeft(now = Date.now()): number {
+    return Math.max(1, Math.ceil((this.windowEnds - now) / 1000));
+  }
 }
 
-/** The rate-limit key of a request: its token id when it presents one, else its address. */
+/**
+ * The rate-limit key of a request: its token id once the token was verified,
+ * else its address. Never an id the request merely names: that would let
+ * anyone who read a token id (events show `actor: token:<id>`) spend its
+ * budget, or escape the per-address bucket with made-up ids.
+ */
+// justifies: INV-RATE-LIMIT-PER-TOKEN
 export function rateLimitKey(req: FastifyRequest): string {
-  const m = /^tly_([0-9a-f]{16})_/.exec(bearer(req) ?? '');
-  return m ? `token:${m[1]}` : `ip:${req.ip}`;
+  const id = verified.get(req);
+  return id !== undefined ? `token:${id}` : `ip:${req.ip}`;
 }

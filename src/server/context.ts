@@ -17,7 +17,7 @@ export interface ServerLimits {
   rateLimit: { max: number; timeWindowMs: number } | false;
   /** Failed authentications per client address per rate-limit window (429 rate_limited); off with `rateLimit: false`. Default 100. */
   maxAuthFailures: number;
-  /** Time a client has to send a whole request, headers and body (408). Default 30 s. */
+  /** Time a client has to send a whole request, headers and body (408); 0 turns the limit off. Default 30 s. */
   requestTimeoutMs: number;
   /** A socket with no traffic either way for this long is closed. Default 120 s. */
   idleTimeoutMs: number;

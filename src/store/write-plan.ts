@@ -27,8 +27,8 @@ export type PreparedOp =
   | { op: 'set'; key: string; payload: Uint8Array; v: number; ifVersion?: IfVersion; validFrom?: number }
   | { op: 'delete'; key: string; ifVersion?: IfVersion; validFrom?: number }
   | { op: 'log'; key: string; payload: Uint8Array }
-  | { op: 'redact' | 'unredact'; key: string }
-  | { op: 'erase'; key: string; reason: string };
+  | { op: 'redact' | 'unredact'; key: string; clearance: number }
+  | { op: 'erase'; key: string; reason: string; clearance: number };
 
 /** Longest batch, in ops. */
 export const MAX_BATCH_OPS = 1000;
@@ -110,11 +110,13 @@ export function planOps(journal: Journal, projection: Projection, ctx: BuildCont
       case 'unredact':
         // A deleted or erased block can be redacted too: redaction hides its history, not just its current data.
         if (cur.version < 0) throw new TallyError('not_found', `block "${op.key}" has no history`);
+        requireCleared(journal, tid, op.key, cur, op.clearance, op.op);
         draft = { op: op.op, key: op.key, payload: null, v: cur.v };
         break;
       case 'erase': {
         const all = [...journal.keySeqs(tid, op.key)];
         if (all.length === 0) throw new TallyError('not_found', `block "${op.key}" has no history to erase`);
+        requireCleared(journal, tid, op.key, cur, op.clearance, 'erase');
         // The erase event keeps the key's last visibility, so it is no more visible than the data it names.
         draft = { op: 'erase', key: op.key, payload: encodeCanonical({ reason: op.reason, erased: erasableSeqs(journal, tid, all) }), v: cur.v };
         break;
@@ -133,6 +135,21 @@ export function planOps(journal: Journal, projection: Projection, ctx: BuildCont
     drafts.push(draft);
   });
   return drafts;
+}
+
+/**
+ * Redact, unredact and erase act on a key's whole history, so the actor's
+ * clearance must cover it: a key whose current visibility is above it is
+ * `not_found` (the answer for a key that does not exist); one with an
+ * earlier version above it is `forbidden`. Checked here, inside the write
+ * transaction, so no concurrent write can slip a higher version in between.
+ */
+// justifies: INV-ADMIN-CLEARANCE
+function requireCleared(journal: Journal, tid: number, key: string, cur: KeyState, clearance: number, what: string): void {
+  if (cur.v > clearance) throw new TallyError('not_found', `block "${key}" does not exist`);
+  for (const seq of journal.keySeqs(tid, key)) {
+    if (journal.header(tid, seq).v > clearance) throw new TallyError('forbidden', `to ${what} "${key}" needs a clearance that covers every one of its versions`);
+  }
 }
 
 /** The seqs whose payloads an erasure destroys: every earlier `set` of the key (erase records keep theirs). */

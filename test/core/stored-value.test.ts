@@ -102,6 +102,24 @@ describe('decodeStoredValue', () => {
   });
 });
 
+describe('text that starts with U+FEFF', () => {
+  it('survives every decoder, so a receipt of such data verifies (cborg alone drops the mark)', async () => {
+    const { decodeCanonical, encodeData } = await import('../../src/core/codec.js');
+    const bytes = encodeData({ name: '\uFEFFhello', list: ['\uFEFF'] });
+    const want = { name: '\uFEFFhello', list: ['\uFEFF'] };
+    expect(decodeStoredValue(bytes)).toEqual(want);
+    expect(decodeTrusted(bytes)).toEqual(want);
+    expect(decodeCanonical(bytes)).toEqual(want);
+  });
+
+  it('leaves -2^53 (not a safe integer) to cborg, which refuses it', () => {
+    const bytes = new Uint8Array([0x3b, 0x00, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+    expect(decodeStoredValue(bytes)).toBeUndefined();
+    expect(() => decodeTrusted(bytes)).toThrow(expect.objectContaining({ code: 'internal_error' }));
+    expect(decodeStoredValue(new Uint8Array([0x3b, 0x00, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe]))).toBe(-(2 ** 53) + 1);
+  });
+});
+
 describe('utf8Length', () => {
   it('equals the length of the UTF-8 encoding of any well-formed string', () => {
     fc.assert(

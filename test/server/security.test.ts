@@ -379,6 +379,21 @@ describe('rate limits', () => {
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
     expect((await call(srv, 'GET', '/tenants/me', b)).status).toBe(200);
   });
+
+  it('keys open routes by address, never by a token id the request only names: no spending another token’s budget, no escaping with made-up ids', async () => {
+    srv = await startServer({ limits: { rateLimit: { max: 3, timeWindowMs: 60_000 } } });
+    const victim = await srv.tenant('acme');
+    // Token ids are not secret: every event names its writer as token:<id>.
+    const named = `tly_${tokenParts(victim).id}_${'x'.repeat(43)}`;
+    const open: number[] = [];
+    for (let i = 0; i < 3; i++) open.push((await call(srv, 'GET', '/health', named)).status);
+    for (let i = 0; i < 2; i++) open.push((await call(srv, 'GET', '/docs', `tly_${String(i).padStart(16, '0')}_${'x'.repeat(43)}`)).status);
+    // The three /health calls spent this address's budget; made-up ids on /docs do not escape it.
+    expect(open.slice(0, 3)).toEqual([200, 200, 200]);
+    expect(open.slice(3)).toEqual([429, 429]);
+    // The victim's own budget is untouched.
+    for (let i = 0; i < 3; i++) expect((await call(srv, 'GET', '/tenants/me', victim)).status).toBe(200);
+  });
 });
 
 describe('an operator who rewrites history', () => {
@@ -509,7 +524,7 @@ describe('closed gaps (GAP-1..7 of docs/SECURITY.md, fixed; each test is the reg
     expect(await srv.db.tenant('acme').verify({ projection: true })).toMatchObject({ ok: true });
   });
 
-  it('GAP-2: an admin token with a limited clearance cannot export, and cannot redact or erase blocks above its clearance (404, as for a missing key)', async () => {
+  it('GAP-2: an admin token with a limited clearance cannot export, and cannot redact, unredact or erase a key with any version above its clearance', async () => {
     srv = await startServer();
     const admin = await srv.tenant('acme');
     const limited = await srv.token('acme', 'admin', 1);
@@ -527,8 +542,14 @@ describe('closed gaps (GAP-1..7 of docs/SECURITY.md, fixed; each test is the reg
       expect([missing.status, above.status]).toEqual([404, 404]);
       expect(above.json.error.code).toBe(missing.json.error.code);
     }
-    // Erasing destroys every version, so one version above the clearance is enough to refuse.
-    expect((await call(srv, 'POST', '/blocks/mixed/erase', limited, { reason: 'x' })).status).toBe(403);
+    // They act on every version, so one version above the clearance is enough to refuse: an unredact
+    // would show it to the readers the redaction hid it from, an erase would destroy it.
+    await call(srv, 'POST', '/blocks/mixed/redact', admin);
+    for (const action of ['unredact', 'redact', 'erase']) {
+      const r = await call(srv, 'POST', `/blocks/mixed/${action}`, limited, { reason: 'x' });
+      expect([action, r.status, r.json.error.code]).toEqual([action, 403, 'forbidden']);
+    }
+    expect((await call(srv, 'GET', '/blocks/mixed?includeHidden=true', admin)).json.h).toBe(1);
     expect((await call(srv, 'GET', '/blocks/top', admin)).json.data).toEqual({ s: 'ABOVE-CLEARANCE' });
     expect((await call(srv, 'GET', '/blocks/top/history', admin)).json.versions).toHaveLength(1);
     // The full-clearance admin still exports, redacts and erases.
@@ -554,7 +575,7 @@ describe('closed gaps (GAP-1..7 of docs/SECURITY.md, fixed; each test is the reg
     expect((await call(srv, 'GET', `/blocks/seen/history?cursor=${past}`, reader)).json).toEqual({ key: 'seen', versions: [], next: null });
   });
 
-  it('GAP-4: inclusion proofs of events a reader may not see are 404, so their hashes cannot be matched against guessed headers', async () => {
+  it('GAP-4 (narrowed, open): inclusion proofs of events a reader may not see are 404, but the next event’s receipt still carries the hidden event’s hash as prev', async () => {
     srv = await startServer();
     const admin = await srv.tenant('acme');
     const reader = await srv.token('acme', 'read', 1);
@@ -570,7 +591,10 @@ describe('closed gaps (GAP-1..7 of docs/SECURITY.md, fixed; each test is the reg
     const p3 = (await call(srv, 'GET', '/proofs/inclusion?seq=3', reader)).json;
     const root = parseCheckpoint(parseNote(p3.checkpoint as string).text).root;
     expect(verifyInclusion(blake3Tree, 3, p3.size as number, blake3Tree.leaf(fromBase64(p3.hash as string)), (p3.proof as string[]).map(fromBase64), root)).toBe(true);
-    expect((await call(srv, 'GET', '/proofs/inclusion?seq=2', admin)).status).toBe(200);
+    const hidden = (await call(srv, 'GET', '/proofs/inclusion?seq=2', admin)).json.hash as string;
+    // The residue: a hash chain hands every event's hash to the next event's header (docs/SECURITY.md).
+    const next = (await call(srv, 'GET', '/receipts/3', reader)).json.receipt;
+    expect(next.header.prev).toBe(hidden);
   });
 
   it('GAP-5: failed authentications are rate limited per address, on tenant and admin routes alike, and a valid token from elsewhere is still served', async () => {

@@ -28,6 +28,17 @@ async function expectRefused(t: ContractApi, code: string, fn: () => unknown): P
 }
 
 describe('embedded store', () => {
+  it('keeps text that starts with U+FEFF exactly: it reads back whole and its receipt verifies', async () => {
+    const { db } = await fresh();
+    const t = db.tenant('acme');
+    const data = { name: '\uFEFFhello' };
+    const w = await t.set('bom', data);
+    expect(verifyReceipt(w.receipt, db.verifierKeys())).toMatchObject({ ok: true, data });
+    expect((await t.get('bom')).data).toEqual(data);
+    expect(await t.verify({ projection: true })).toMatchObject({ ok: true });
+    await db.close();
+  });
+
   describe('data an embedded caller can pass but JSON cannot', () => {
     it.each(BAD_DATA_EMBEDDED.map((b) => [b.name, b.data]))('refuses %s in every data-taking write with bad_request and writes nothing', async (_name, data) => {
       const { db } = await fresh();
