@@ -421,7 +421,9 @@ export class TenantHandle {
     const snap = at.asOf === undefined ? current : this.projection.stateAtSeq(tid, key, at.asOf);
     if (!snap) return undefined;
     const validAt = at.validAt ?? at.now(snap.validFrom);
-    if (at.validAt === undefined && (snap.winnerSeq < 0 || snap.validFrom <= validAt)) {
+    // The snapshot's winner has the latest validFrom of every fact known at that point; when it is valid
+    // by validAt it is the answer, with no walk through the valid-time index.
+    if (snap.winnerSeq < 0 || snap.validFrom <= validAt) {
       if (!snap.exists) return undefined;
       return this.toBlock(tid, key, snap, snap.v, snap.winnerSeq);
     }
