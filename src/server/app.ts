@@ -84,7 +84,7 @@ export async function buildServer(db: Tally, opts: ServerOptions = {}): Promise<
 
   // One log line per request, with the route pattern instead of the URL.
   app.addHook('onResponse', async (req, reply) => {
-    req.log.info({ reqId: req.id, method: req.method, route: req.routeOptions.url ?? 'unmatched', status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    req.log.info({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });
 
   // Registered first, so every route after it (the docs pages too) is limited.

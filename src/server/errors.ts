@@ -40,6 +40,6 @@ export function classify(err: unknown): { code: ErrorCode; message: string } {
 /** Fastify error handler. */
 export function handleError(err: unknown, req: FastifyRequest, reply: FastifyReply): void {
   const { code, message } = classify(err);
-  if (code === 'internal_error') req.log.error({ err, reqId: req.id }, 'internal error');
+  if (code === 'internal_error') req.log.error({ err }, 'internal error');
   void reply.status(ERROR_STATUS[code]).type('application/json').send(errorBody(code, code === 'internal_error' ? `internal error (request ${req.id})` : message));
 }

@@ -247,6 +247,8 @@ describe('logs', () => {
     expect(requestLines.map((r) => r['route'])).toContain('/blocks/:key');
     expect(requestLines.map((r) => r['status']).sort()).toEqual([200, 200, 200, 400, 401, 404, 404, 500].sort());
     expect(records.some((r) => r['msg'] === 'internal error' && typeof r['reqId'] === 'string')).toBe(true);
+    // Every line carries its request id once (the request logger binds it; a second copy made duplicate JSON keys).
+    for (const l of lines.filter((x) => x.includes('"msg":"request"') || x.includes('"msg":"internal error"'))) expect(l.match(/"reqId"/g)).toHaveLength(1);
     for (const l of lines) {
       expect(l).not.toContain(secret);
       expect(l).not.toMatch(/tly_[0-9a-f]{16}_/);
