@@ -28,6 +28,13 @@ export interface ServerOptions {
   limits?: Partial<ServerLimits>;
   /** Fastify logger setting: false (default), true, or pino options. */
   logger?: FastifyServerOptions['logger'];
+  /**
+   * Behind a reverse proxy: which proxies to trust for `X-Forwarded-For`,
+   * as fastify's `trustProxy` (addresses and CIDR ranges, or true for
+   * every proxy). The client address is what per-address limits count.
+   * Default: trust none, so a client cannot choose its own address.
+   */
+  trustProxy?: boolean | string[];
   /** Extra routes (the export route of the evidence layer registers here). */
   plugins?: ((app: FastifyInstance, ctx: { db: Tally; tokens: Tokens }) => void)[];
 }
@@ -41,6 +48,7 @@ export async function buildServer(db: Tally, opts: ServerOptions = {}): Promise<
   const open = new OpenResponses();
   const app = Fastify({
     bodyLimit: limits.bodyLimit,
+    trustProxy: opts.trustProxy ?? false,
     // justifies: INV-INPUT-LIMITS
     // A client must send its whole request within requestTimeoutMs, and a socket with no traffic either way
     // for idleTimeoutMs is closed: a stalled body or an idle socket cannot hold a connection for ever.

@@ -615,6 +615,27 @@ describe('closed gaps (GAP-1..7 of docs/SECURITY.md, fixed; each test is the reg
     expect([f.fail('a', 0), f.fail('a', 1), f.fail('a', 2), f.fail('b', 3), f.blocked('a', 4), f.blocked('a', 1000)]).toEqual([false, false, true, false, true, false]);
   });
 
+  it('counts failed authentications per client behind a trusted proxy (trustProxy), and ignores X-Forwarded-For from anyone else', async () => {
+    const bad = `tly_${'0'.repeat(16)}_${'A'.repeat(43)}`;
+    const tries = async (s: TestServer, from: string) => {
+      const out: number[] = [];
+      for (let i = 0; i < 3; i++) out.push((await call(s, 'GET', '/tenants/me', bad, undefined, { 'x-forwarded-for': from })).status);
+      return out;
+    };
+    srv = await startServer({ limits: { rateLimit: { max: 1000, timeWindowMs: 60_000 }, maxAuthFailures: 2 }, trustProxy: ['127.0.0.1'] });
+    await srv.tenant('acme');
+    expect(await tries(srv, '203.0.113.7')).toEqual([401, 401, 429]);
+    expect(await tries(srv, '203.0.113.8')).toEqual([401, 401, 429]);
+    await srv.close();
+    // Not trusted (the default): the header is the client's own claim and changes nothing.
+    srv = await startServer({ limits: { rateLimit: { max: 1000, timeWindowMs: 60_000 }, maxAuthFailures: 2 } });
+    await srv.tenant('acme');
+    expect(await tries(srv, '203.0.113.7')).toEqual([401, 401, 429]);
+    expect(await tries(srv, '203.0.113.8')).toEqual([429, 429, 429]);
+    const { parseTrustProxy } = await import('../../src/cli/serve-command.js');
+    expect(parseTrustProxy(' 10.0.0.1, 192.168.0.0/16 ,')).toEqual(['10.0.0.1', '192.168.0.0/16']);
+  });
+
   it('GAP-6: a stalled request body is answered 408 request_timeout and closed; idle sockets time out; connections are capped', { timeout: 20_000 }, async () => {
     srv = await startServer({ limits: { requestTimeoutMs: 1000, idleTimeoutMs: 5000, maxConnections: 64 } });
     const token = await srv.tenant('acme');
