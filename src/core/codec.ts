@@ -13,7 +13,7 @@
 import { decode, encode } from 'cborg';
 import { bytesEqual, isWellFormed } from './bytes.js';
 import { badRequest, TallyError } from './errors.js';
-import { decodeStoredValue } from './stored-value.js';
+import { decodeStoredValue, type KeyNames } from './stored-value.js';
 
 const ENCODE_OPTIONS = { float64: true } as const;
 const DECODE_OPTIONS = {
@@ -139,9 +139,10 @@ export function decodeCanonical(bytes: Uint8Array): CborValue {
  * go through {@link decodeCanonical}. `verify()` re-checks stored bytes strictly.
  * @throws TallyError `internal_error` if the bytes do not decode at all: stored
  * data that does not decode is corruption, not the caller's mistake.
+ * @param keyNames key-name cache of the fast decoder (see decodeStoredValue).
  */
-export function decodeTrusted(bytes: Uint8Array): CborValue {
-  const fast = decodeStoredValue(bytes);
+export function decodeTrusted(bytes: Uint8Array, keyNames?: KeyNames): CborValue {
+  const fast = decodeStoredValue(bytes, keyNames);
   if (fast !== undefined) return fast;
   try {
     return decode(bytes, DECODE_OPTIONS) as CborValue;

@@ -9,6 +9,7 @@
  * too, go through both.
  */
 import { decodeTrusted, encodeCanonical, type CborValue } from './codec.js';
+import { decodeStoredValue, type KeyNames } from './stored-value.js';
 
 /** A map of text keys to safe integers, booleans, null, text or bytes. */
 export type FlatRecord = Record<string, number | boolean | null | string | Uint8Array>;
@@ -160,132 +161,32 @@ function encodeWith({ keys, bytes }: Schema, obj: FlatRecord): Uint8Array {
   return out;
 }
 
-const fatalDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
-// Decoder state: module-level rather than closures, since this runs for every record a read touches.
-let src: Uint8Array = new Uint8Array(0);
-let pos = 0;
-let arg = 0;
-
-/** Reads a CBOR head: returns its major type and leaves the argument in `arg`; -1 for what a flat record never holds. */
-function readHead(): number {
-  if (pos >= src.length) return -1;
-  const b = src[pos++]!;
-  const info = b & 0x1f;
-  if (info < 24) {
-    arg = info;
-    return b >> 5;
-  }
-  const len = info === 24 ? 1 : info === 25 ? 2 : info === 26 ? 4 : info === 27 ? 8 : 0;
-  if (len === 0 || pos + len > src.length) return -1;
-  let n = 0;
-  for (let i = 0; i < len; i++) n = n * 256 + src[pos + i]!;
-  pos += len;
-  arg = n;
-  return Number.isSafeInteger(n) ? b >> 5 : -1;
-}
-
-/** Reads `n` bytes of UTF-8 text, or undefined when they are not well-formed. */
-function readText(n: number): string | undefined {
-  if (pos + n > src.length) return undefined;
-  if (n <= 64) {
-    // ASCII fast path: the TextDecoder call costs more than the string.
-    let r = '';
-    let i = pos;
-    for (; i < pos + n && src[i]! < 0x80; i++) r += String.fromCharCode(src[i]!);
-    if (i === pos + n) {
-      pos = i;
-      return r;
-    }
-  }
-  try {
-    return fatalDecoder.decode(src.subarray(pos, (pos += n)));
-  } catch {
-    return undefined;
-  }
-}
+/** Key names of stored records (headers, key states), apart from those of user data. */
+const recordNames: KeyNames = [];
 
 /**
  * Decodes a flat record, or returns undefined for anything that is not a
- * definite-length map of text keys to integers, booleans, null, text or
- * bytes (the caller then uses the general decoder). It does not check
- * canonical form: a strict caller re-encodes with {@link encodeFlat} and
- * compares. Byte strings are copies, never views of `bytes`.
+ * map of text keys to safe integers, booleans, null, text or bytes (the
+ * caller then uses the general decoder). It reads through the stored-value
+ * decoder and checks the shape; it does not check canonical form: a strict
+ * caller re-encodes with {@link encodeFlat} and compares. Byte strings are
+ * copies, never views of `bytes`.
  */
 export function decodeFlat(bytes: Uint8Array): FlatRecord | undefined {
-  // A plain view, so that slices are plain copies (a Buffer's slices are views or Buffers); `length`, not
-  // `byteLength`, because LMDB's reusable read buffer (getBinaryFast) carries the value's size as its length.
-  src = bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
-  pos = 0;
-  try {
-    return readMap();
-  } finally {
-    src = EMPTY;
+  const v = decodeStoredValue(bytes, recordNames);
+  if (v === undefined || v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array) return undefined;
+  for (const k in v) {
+    const x = v[k];
+    if (typeof x === 'number' ? !Number.isSafeInteger(x) : x !== null && typeof x === 'object' && !(x instanceof Uint8Array)) return undefined;
   }
-}
-
-const EMPTY = new Uint8Array(0);
-
-/**
- * The key names last read at each position of a record. Records of one kind
- * repeat their keys in one order, so a name is usually recognised by a byte
- * compare and reused: no string is built, and objects get their properties
- * under the same (internalised) names, which V8 handles much faster.
- */
-const namesAt: { bytes: Uint8Array; name: string }[] = [];
-
-/** Reads a key name of `n` bytes at position `i` of a record. */
-function readName(i: number, n: number): string | undefined {
-  const known = namesAt[i];
-  if (known !== undefined && known.bytes.length === n && pos + n <= src.length) {
-    const b = known.bytes;
-    let k = 0;
-    while (k < n && src[pos + k] === b[k]) k++;
-    if (k === n) {
-      pos += n;
-      return known.name;
-    }
-  }
-  const start = pos;
-  const name = readText(n);
-  if (name !== undefined && i < 32) namesAt[i] = { bytes: src.slice(start, pos), name };
-  return name;
-}
-
-function readMap(): FlatRecord | undefined {
-  if (readHead() !== 5) return undefined;
-  const count = arg;
-  const out: FlatRecord = {};
-  for (let i = 0; i < count; i++) {
-    if (readHead() !== 3) return undefined;
-    const name = readName(i, arg);
-    if (name === undefined || name === '__proto__') return undefined;
-    const b = src[pos];
-    if (b === 0xf4 || b === 0xf5 || b === 0xf6) {
-      pos++;
-      out[name] = b === 0xf6 ? null : b === 0xf5;
-      continue;
-    }
-    const major = readHead();
-    if (major === 0) out[name] = arg;
-    else if (major === 1) out[name] = -1 - arg;
-    else if (major === 2) {
-      if (pos + arg > src.length) return undefined;
-      out[name] = src.slice(pos, (pos += arg));
-    } else if (major === 3) {
-      const t = readText(arg);
-      if (t === undefined) return undefined;
-      out[name] = t;
-    } else return undefined;
-  }
-  return pos === src.length ? out : undefined;
+  return v as FlatRecord;
 }
 
 /**
- * Decodes a record Tally stored itself (see {@link decodeTrusted}): stored
- * headers and projection records are flat, so the fast decoder reads them;
- * anything else takes the general decoder.
+ * Decodes a record Tally stored itself (a header, a key state, a version or
+ * valid-time record; see {@link decodeTrusted}), with the records' own
+ * key-name cache.
  */
 export function decodeStored(bytes: Uint8Array): CborValue {
-  return decodeFlat(bytes) ?? decodeTrusted(bytes);
+  return decodeTrusted(bytes, recordNames);
 }

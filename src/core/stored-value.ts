@@ -1,6 +1,7 @@
 /**
  * A fast decoder for canonical CBOR that Tally wrote itself: block data,
- * log details and every other value a read hands back. Reads decode one
+ * log details, stored headers and projection records (flat-record.ts reads
+ * those through it), every value a read hands back. Reads decode one
  * payload per block, so this is the hottest decode of the read path; cborg's
  * general token machinery costs several times what the value does.
  *
@@ -36,8 +37,11 @@ const BIG_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 0;
 /**
  * Decodes a value Tally stored, or returns undefined when the bytes leave
  * the canonical subset (the caller then uses the general decoder).
+ * @param keyNames the key-name cache to use: a kind of record that repeats
+ * its keys keeps its own, so other values do not evict them.
  */
-export function decodeStoredValue(bytes: Uint8Array): CborValue | undefined {
+export function decodeStoredValue(bytes: Uint8Array, keyNames: KeyNames = dataNames): CborValue | undefined {
+  namesAt = keyNames;
   // A plain view, so that slices are plain copies (a Buffer's slices are views or Buffers); `length`, not
   // `byteLength`, because LMDB's reusable read buffer (getBinaryFast) carries the value's size as its length.
   src = bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
@@ -93,6 +97,35 @@ function readText(n: number): string | undefined {
   }
 }
 
+/**
+ * The map key names last read at each position of a map. Records of one
+ * kind repeat their keys in one order, so a name is usually recognised by a
+ * byte compare and reused: no string is built, and objects get their
+ * properties under the same (internalised) names, which V8 handles much faster.
+ */
+/** A key-name cache: the name last read at each position of a map. */
+export type KeyNames = { bytes: Uint8Array; name: string }[];
+const dataNames: KeyNames = [];
+let namesAt: KeyNames = dataNames;
+
+/** Reads a map key of `n` bytes at position `i` of its map. */
+function readName(i: number, n: number): string | undefined {
+  const known = namesAt[i];
+  if (known !== undefined && known.bytes.length === n && pos + n <= src.length) {
+    const b = known.bytes;
+    let k = 0;
+    while (k < n && src[pos + k] === b[k]) k++;
+    if (k === n) {
+      pos += n;
+      return known.name;
+    }
+  }
+  const start = pos;
+  const name = readText(n);
+  if (name !== undefined && i < 32) namesAt[i] = { bytes: src.slice(start, pos), name };
+  return name;
+}
+
 function readValue(depth: number): CborValue {
   if (depth > MAX_FAST_DEPTH) return fail();
   const b = src[pos];
@@ -127,7 +160,7 @@ function readValue(depth: number): CborValue {
       const out: { [key: string]: CborValue } = {};
       for (let i = 0; i < n && !bail; i++) {
         if (readHead() !== 3) return fail();
-        const name = readText(arg);
+        const name = readName(i, arg);
         if (name === undefined || name === '__proto__' || Object.hasOwn(out, name)) return fail();
         out[name] = readValue(depth + 1);
       }
