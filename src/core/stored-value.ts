@@ -102,27 +102,37 @@ function readText(n: number): string | undefined {
  * kind repeat their keys in one order, so a name is usually recognised by a
  * byte compare and reused: no string is built, and objects get their
  * properties under the same (internalised) names, which V8 handles much faster.
+ * A few names are kept per position, because reads alternate between kinds
+ * of records (a key's state, then a version record) whose keys differ.
  */
-/** A key-name cache: the name last read at each position of a map. */
-export type KeyNames = { bytes: Uint8Array; name: string }[];
+/** A key-name cache: the names last read at each position of a map, most recent first. */
+export type KeyNames = { bytes: Uint8Array; name: string }[][];
 const dataNames: KeyNames = [];
 let namesAt: KeyNames = dataNames;
+const NAMES_PER_POSITION = 4;
 
 /** Reads a map key of `n` bytes at position `i` of its map. */
 function readName(i: number, n: number): string | undefined {
   const known = namesAt[i];
-  if (known !== undefined && known.bytes.length === n && pos + n <= src.length) {
-    const b = known.bytes;
-    let k = 0;
-    while (k < n && src[pos + k] === b[k]) k++;
-    if (k === n) {
-      pos += n;
-      return known.name;
+  if (known !== undefined && pos + n <= src.length) {
+    for (let c = 0; c < known.length; c++) {
+      const b = known[c]!.bytes;
+      if (b.length !== n) continue;
+      let k = 0;
+      while (k < n && src[pos + k] === b[k]) k++;
+      if (k === n) {
+        pos += n;
+        return known[c]!.name;
+      }
     }
   }
   const start = pos;
   const name = readText(n);
-  if (name !== undefined && i < 32) namesAt[i] = { bytes: src.slice(start, pos), name };
+  if (name !== undefined && i < 32) {
+    const list = (namesAt[i] ??= []);
+    list.unshift({ bytes: src.slice(start, pos), name });
+    if (list.length > NAMES_PER_POSITION) list.pop();
+  }
   return name;
 }
 
