@@ -12,13 +12,16 @@
  * - `blocks` [tid, key] → {@link KeyState}: the winner over everything known
  *   now — the current block, O(1);
  * - `versions` [tid, key, seq] → the key state right after event `seq`, for
- *   `asOf` reads, one seek;
- * - `valid` [tid, key, validFrom, seq] → the set/delete facts ordered by
- *   valid time, for `validAt` reads, one seek back from `validAt`.
+ *   `asOf` reads, one seek; a set/delete's record also holds the fact's
+ *   own visibility and its links in the valid-time index;
+ * - `valid` [tid, key, epoch, validFrom, seq] → nothing: the set/delete
+ *   facts of each erase epoch in valid-time order, whose links make
+ *   `validAt` reads at any `asOf` O(log n) (src/store/valid-chain.ts).
  */
 import { decodeTrusted, encodeCanonical } from '../core/codec.js';
 import { decodeStored, encodeFlat, flatEncoder } from '../core/flat-record.js';
 import type { Database } from 'lmdb';
+import { extendPath, factAt, linkFact, linkTo, type FactLinks, type FactReader, type FactRef, type JumpPath, type SeqFact, type ValidFact } from './valid-chain.js';
 import type { Journal, JournalEvent, Projector } from '../journal/journal.js';
 import type { Storage, TenantRecord } from '../journal/storage.js';
 
@@ -46,17 +49,21 @@ export interface KeyState {
   data: Uint8Array;
 }
 
-/** A set/delete fact in valid-time order. */
-export interface ValidFact {
-  op: 'set' | 'delete';
-  v: number;
-}
-
 type BlockKey = [number, string];
 type VersionKey = [number, string, number];
-type ValidKey = [number, string, number, number];
+type ValidKey = [number, string, number, number, number];
 
 const EMPTY = new Uint8Array(0);
+
+/** Old records a rebuild in place steps over to link one retroactive fact before it starts afresh. */
+const REPLAY_SKIP_LIMIT = 32;
+
+/** A rebuild in place met too many old records; see {@link Projection.rebuild}. */
+class ReplayInPlaceTooSlow extends Error {}
+
+/** Root record naming the projection's layout; see {@link Projection.upgrade}. */
+const LAYOUT_KEY = 'projection-layout';
+const LAYOUT = 2;
 
 /** The state of a key with no history. */
 export const NO_STATE: KeyState = { exists: false, f: 0, l: 0, v: 0, h: 0, version: -1, validFrom: -1, winnerSeq: -1, since: -1, data: EMPTY };
@@ -70,15 +77,23 @@ export interface ProjectionStore {
   getState(tid: number, key: string): KeyState | undefined;
   putState(tid: number, key: string, state: KeyState): void;
   putVersion(tid: number, key: string, seq: number, value: Uint8Array): void;
-  putValid(tid: number, key: string, validFrom: number, seq: number, value: Uint8Array): void;
+  /**
+   * Places a set/delete fact in the valid-time index of the key's erase
+   * epoch (the seq of its latest erase, -1 before any) and returns its
+   * links, which go into its version record. `last` is the epoch's current
+   * winner, which the new fact links to when it is valid no earlier.
+   */
+  indexFact(tid: number, key: string, epoch: number, at: FactRef, last: FactRef | undefined): FactLinks;
   getCount(tid: number): number;
   putCount(tid: number, count: number): void;
 }
 
 const STATE_FIELDS = ['exists', 'f', 'l', 'v', 'h', 'version', 'validFrom', 'winnerSeq', 'since', 'data'] as const;
 const encodeStateRecord = flatEncoder(STATE_FIELDS);
-const encodeVersion = flatEncoder([...STATE_FIELDS.filter((f) => f !== 'data'), 'op']);
-const encodeFact = flatEncoder(['op', 'v']);
+const VERSION_FIELDS = [...STATE_FIELDS.filter((f) => f !== 'data'), 'op'] as const;
+const encodeVersion = flatEncoder(VERSION_FIELDS);
+/** A set/delete's version record adds the fact's visibility and links (src/store/valid-chain.ts). */
+const encodeFactVersion = flatEncoder([...VERSION_FIELDS, 'fv', 'd', 'p', 'j', 'jd']);
 
 /** Canonical bytes of a key state record. */
 export function encodeState(st: KeyState): Uint8Array {
@@ -104,10 +119,11 @@ export function foldEvent(store: ProjectionStore, tid: number, e: FoldInput): vo
   const base = store.getState(tid, h.key) ?? NO_STATE;
   // States are built field by field rather than spread: a replay folds every event of the journal.
   let next: KeyState;
+  let links: FactLinks | undefined;
   switch (h.op) {
     case 'set':
     case 'delete': {
-      store.putValid(tid, h.key, h.validFrom, h.seq, encodeFact({ op: h.op, v: h.v }));
+      links = store.indexFact(tid, h.key, base.since, { validFrom: h.validFrom, seq: h.seq }, base.winnerSeq < 0 ? undefined : { validFrom: base.validFrom, seq: base.winnerSeq });
       // A fact wins when it is valid from no earlier than the current winner; a later seq breaks ties.
       if (base.winnerSeq < 0 || h.validFrom >= base.validFrom) {
         const exists = h.op === 'set';
@@ -140,11 +156,15 @@ export function foldEvent(store: ProjectionStore, tid: number, e: FoldInput): vo
   }
   store.putState(tid, h.key, next);
   if (base.exists !== next.exists) store.putCount(tid, store.getCount(tid) + (next.exists ? 1 : -1));
+  // Literal records rather than spreads: this runs for every event of a replay.
+  const n = next;
   store.putVersion(
     tid,
     h.key,
     h.seq,
-    encodeVersion({ exists: next.exists, f: next.f, l: next.l, v: next.v, h: next.h, version: next.version, validFrom: next.validFrom, winnerSeq: next.winnerSeq, since: next.since, op: h.op }),
+    links
+      ? encodeFactVersion({ exists: n.exists, f: n.f, l: n.l, v: n.v, h: n.h, version: n.version, validFrom: n.validFrom, winnerSeq: n.winnerSeq, since: n.since, op: h.op, fv: h.v, d: links.d, p: links.p, j: links.j, jd: links.jd })
+      : encodeVersion({ exists: n.exists, f: n.f, l: n.l, v: n.v, h: n.h, version: n.version, validFrom: n.validFrom, winnerSeq: n.winnerSeq, since: n.since, op: h.op }),
   );
 }
 
@@ -152,11 +172,40 @@ export function foldEvent(store: ProjectionStore, tid: number, e: FoldInput): vo
 class MemoryProjectionStore implements ProjectionStore {
   readonly states = new Map<string, KeyState>();
   readonly records: string[] = [];
+  /** JSON of [tid, key, epoch] → that epoch's facts in (validFrom, seq) order. */
+  private readonly facts = new Map<string, { ref: FactRef; links: FactLinks }[]>();
   count = 0;
   getState = (_tid: number, key: string) => this.states.get(key);
   putState = (_tid: number, key: string, st: KeyState) => void this.states.set(key, st);
   putVersion = (tid: number, key: string, seq: number, v: Uint8Array) => void this.records.push(`v${JSON.stringify([tid, key, seq])}=${Buffer.from(v).toString('hex')}`);
-  putValid = (tid: number, key: string, vf: number, seq: number, v: Uint8Array) => void this.records.push(`t${JSON.stringify([tid, key, vf, seq])}=${Buffer.from(v).toString('hex')}`);
+  indexFact = (tid: number, key: string, epoch: number, at: FactRef, last: FactRef | undefined) => {
+    const id = JSON.stringify([tid, key, epoch]);
+    const list = this.facts.get(id) ?? [];
+    this.facts.set(id, list);
+    // Index of the first fact after (validFrom, seq), by binary search.
+    const after = (vf: number, seq: number) => {
+      let lo = 0;
+      let hi = list.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        const r = list[mid]!.ref;
+        if (r.validFrom < vf || (r.validFrom === vf && r.seq <= seq)) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo;
+    };
+    // Linking reads only links, so the reader's facts carry nothing else.
+    const placed = (i: number): SeqFact | undefined => (list[i] ? { seq: list[i]!.ref.seq, fact: list[i]!.links as ValidFact } : undefined);
+    const read: FactReader = {
+      get: (seq) => list.find((f) => f.ref.seq === seq)?.links as ValidFact | undefined,
+      before: (ref) => placed(after(ref.validFrom, ref.seq - 1) - 1),
+      atOrBefore: (validAt) => placed(after(validAt, Number.MAX_SAFE_INTEGER) - 1),
+    };
+    const links = linkFact(read, at, last);
+    list.splice(after(at.validFrom, at.seq), 0, { ref: at, links });
+    this.records.push(`t${JSON.stringify([tid, key, epoch, at.validFrom, at.seq])}=`);
+    return links;
+  };
   getCount = () => this.count;
   putCount = (_tid: number, n: number) => void (this.count = n);
 }
@@ -173,7 +222,8 @@ export class OverlayStore implements ProjectionStore {
   getState = (tid: number, key: string) => this.states.get(key) ?? this.under.getState(tid, key);
   putState = (_tid: number, key: string, st: KeyState) => void this.states.set(key, st);
   putVersion = () => {};
-  putValid = () => {};
+  // Nothing is written, so the links need not be found.
+  indexFact = (_tid: number, _key: string, _epoch: number, at: FactRef) => linkTo(at.seq, undefined, undefined);
   getCount = (tid: number) => this.count ?? this.under.getCount(tid);
   putCount = (_tid: number, n: number) => void (this.count = n);
 }
@@ -184,7 +234,7 @@ export class Projection implements Projector {
   readonly blocks: Database<Uint8Array, BlockKey>;
   /** [tid, key, seq] → key state after that event (without data) */
   readonly versions: Database<Uint8Array, VersionKey>;
-  /** [tid, key, validFrom, seq] → {@link ValidFact} */
+  /** [tid, key, epoch, validFrom, seq] → empty: the order of facts (their links are in `versions`) */
   readonly valid: Database<Uint8Array, ValidKey>;
   /** tid → live block count */
   readonly counts: Database<Uint8Array, number>;
@@ -196,14 +246,15 @@ export class Projection implements Projector {
   constructor(storage: Storage) {
     this.blocks = storage.openDB('blocks', 'binary');
     this.versions = storage.openDB('versions', 'binary');
-    this.valid = storage.openDB('valid-time', 'binary');
+    // 'valid-time' held the facts without epochs or links; Tally.open rebuilds projections kept in it.
+    this.valid = storage.openDB('valid-chain', 'binary');
     this.counts = storage.openDB('block-counts', 'binary');
     this.idempotency = storage.openDB('idempotency', 'binary');
     this.store = {
       getState: (tid, key) => decodeState(this.blocks.get([tid, key])),
       putState: (tid, key, st) => void this.blocks.putSync([tid, key], encodeState(st)),
       putVersion: (tid, key, seq, v) => void this.versions.putSync([tid, key, seq], v),
-      putValid: (tid, key, vf, seq, v) => void this.valid.putSync([tid, key, vf, seq], v),
+      indexFact: (tid, key, epoch, at, last) => this.indexLinkedFact(tid, key, epoch, at, last),
       getCount: (tid) => this.count(tid),
       putCount: (tid, n) => void this.counts.putSync(tid, encodeCanonical(n)),
     };
@@ -238,16 +289,53 @@ export class Projection implements Projector {
   /**
    * The winning fact of a key valid at `validAt` as known at seq `asOf`:
    * the set/delete with the latest validFrom ≤ validAt (later seq on ties)
-   * among seqs in (since, asOf]. Seeks to validAt and walks back past facts
-   * recorded after `asOf`, so it is one seek plus the corrections made later.
+   * among the facts of the erase epoch `since` with seq ≤ asOf. O(log n)
+   * reads (src/store/valid-chain.ts).
    */
-  factAt(tid: number, key: string, validAt: number, asOf: number, since: number): { seq: number; fact: ValidFact } | undefined {
-    for (const { key: k, value } of this.valid.getRange({ start: [tid, key, validAt, Number.MAX_SAFE_INTEGER], end: [tid, key, -1, -1], reverse: true })) {
-      const seq = (k as ValidKey)[3];
-      if (seq > asOf || seq <= since) continue;
-      return { seq, fact: decodeStored(value) as unknown as ValidFact };
-    }
-    return undefined;
+  factAt(tid: number, key: string, validAt: number, asOf: number, since: number): SeqFact | undefined {
+    return factAt(this.factReader(tid, key, since), validAt, asOf);
+  }
+
+  /** Places a fact in the live index and returns its links, found by reading its neighbours. */
+  private indexLinkedFact(tid: number, key: string, epoch: number, at: FactRef, last: FactRef | undefined, replaying = false): FactLinks {
+    const links = linkFact(this.factReader(tid, key, epoch, replaying), at, last);
+    this.valid.putSync([tid, key, epoch, at.validFrom, at.seq], EMPTY);
+    return links;
+  }
+
+  /**
+   * Reads one key's facts of one epoch from the live index. `replaying`:
+   * a rebuild writes over the old records, so facts after the one being
+   * linked are not replayed yet and their records are not to be trusted;
+   * `before` steps over them, a few at most, else gives up with
+   * {@link ReplayInPlaceTooSlow}.
+   */
+  private factReader(tid: number, key: string, epoch: number, replaying = false): FactReader {
+    const get = (seq: number): ValidFact | undefined => {
+      const bytes = this.versions.getBinaryFast([tid, key, seq]);
+      const rec = bytes ? (decodeStored(bytes) as unknown as Partial<ValidFact>) : undefined;
+      // A version record without links is not a fact's: the index is damaged, and `verify({ projection: true })` says so.
+      return rec && typeof rec.d === 'number' ? (rec as ValidFact) : undefined;
+    };
+    const last = (start: ValidKey, inclusive: boolean, belowSeq: number): SeqFact | undefined => {
+      let skipped = 0;
+      for (const k of this.valid.getKeys({ start, end: [tid, key, epoch] as unknown as ValidKey, reverse: true })) {
+        const seq = (k as ValidKey)[4];
+        if (!inclusive && (k as ValidKey)[3] === start[3] && seq === start[4]) continue;
+        if (seq >= belowSeq) {
+          if (++skipped > REPLAY_SKIP_LIMIT) throw new ReplayInPlaceTooSlow();
+          continue;
+        }
+        const fact = get(seq);
+        return fact ? { seq, fact } : undefined;
+      }
+      return undefined;
+    };
+    return {
+      get,
+      before: (ref) => last([tid, key, epoch, ref.validFrom, ref.seq], false, replaying ? ref.seq : Number.MAX_SAFE_INTEGER),
+      atOrBefore: (validAt) => last([tid, key, epoch, validAt, Number.MAX_SAFE_INTEGER], true, Number.MAX_SAFE_INTEGER),
+    };
   }
 
   /**
@@ -263,11 +351,18 @@ export class Projection implements Projector {
       const clear = (db: Database<Uint8Array, import('lmdb').Key>) => {
         for (const k of db.getKeys(range())) db.removeSync(k);
       };
-      clear(this.blocks as Database<Uint8Array, import('lmdb').Key>);
-      this.counts.removeSync(tid);
-      /** Replays the journal; version and valid-time records are written over what is there. */
-      const replay = (): { n: number; written: number } => {
+      const clearAll = () => {
+        for (const db of [this.blocks, this.versions, this.valid]) clear(db as Database<Uint8Array, import('lmdb').Key>);
+        this.counts.removeSync(tid);
+      };
+      /**
+       * Replays the journal. `inPlace`: version and valid-time records are written over the old ones
+       * rather than into emptied databases, which spares removing and re-inserting every record.
+       */
+      const replay = (inPlace: boolean): { n: number; written: number } => {
         const states = new Map<string, KeyState>();
+        /** Per key, the jump path of its epoch's greatest fact: links the usual fact without reading. */
+        const paths = new Map<string, JumpPath>();
         let count = 0;
         let counted = false;
         let written = 0;
@@ -275,10 +370,26 @@ export class Projection implements Projector {
           getState: (_t, key) => states.get(key),
           putState: (_t, key, st) => void states.set(key, st),
           putVersion: (t, key, seq, v) => void (written++, this.store.putVersion(t, key, seq, v)),
-          putValid: (t, key, vf, seq, v) => void (written++, this.store.putValid(t, key, vf, seq, v)),
+          indexFact: (t, key, epoch, at, last) => {
+            written++;
+            const path = last ? paths.get(key) : undefined;
+            if (path && last && path.seq === last.seq && at.validFrom >= last.validFrom) {
+              const next = extendPath(path, at.seq);
+              paths.set(key, next);
+              this.valid.putSync([t, key, epoch, at.validFrom, at.seq], EMPTY);
+              return next.fact;
+            }
+            const links = this.indexLinkedFact(t, key, epoch, at, last, inPlace);
+            // A root starts a path; a retroactive fact leaves the greatest fact, and its path, as they are.
+            if (!last) paths.set(key, { seq: at.seq, fact: links, next: undefined });
+            else if (at.validFrom >= last.validFrom) paths.delete(key);
+            return links;
+          },
           getCount: () => count,
           putCount: (_t, c) => void ((count = c), (counted = true)),
         };
+        clear(this.blocks as Database<Uint8Array, import('lmdb').Key>);
+        this.counts.removeSync(tid);
         let n = 0;
         // Only a key's final winner contributes data to the state record, so payloads are read once per
         // key at the end rather than streamed for every event: the fold sees none and leaves data empty.
@@ -293,18 +404,41 @@ export class Projection implements Projector {
         if (counted) this.counts.putSync(tid, encodeCanonical(count));
         return { n, written };
       };
-      // Every record the replay writes replaces the one under its key, so only records under keys the
-      // replay never writes can be stale; there are none when the counts agree, which spares removing
-      // and re-inserting every record. Otherwise clear the tenant's records and replay again.
-      let { n, written } = replay();
-      const held = () => this.versions.getCount(range()) + this.valid.getCount(range());
-      if (held() !== written) {
-        clear(this.versions as Database<Uint8Array, import('lmdb').Key>);
-        clear(this.valid as Database<Uint8Array, import('lmdb').Key>);
-        clear(this.blocks as Database<Uint8Array, import('lmdb').Key>);
-        ({ n, written } = replay());
+      // Written in place, only records under keys the replay never wrote can be stale; there are none
+      // when the counts agree. Otherwise — or when old records got in the way of linking a retroactive
+      // fact — clear the tenant's records and replay into empty databases.
+      try {
+        const { n, written } = replay(true);
+        if (this.versions.getCount(range()) + this.valid.getCount(range()) === written) return n;
+      } catch (err) {
+        if (!(err instanceof ReplayInPlaceTooSlow)) throw err;
       }
-      return n;
+      clearAll();
+      return replay(false).n;
+    });
+  }
+
+  /**
+   * Brings a data directory written by an older Tally to this projection
+   * layout: the valid-time facts used to be kept without erase epochs or
+   * links (in 'valid-time'), so every tenant's projection is rebuilt from
+   * its journal once, and the old records are dropped. The journal itself
+   * is untouched.
+   */
+  async upgrade(journal: Journal, storage: Storage): Promise<void> {
+    if (storage.root.get(LAYOUT_KEY) === LAYOUT) return;
+    const old = storage.root.openDB<Uint8Array, import('lmdb').Key>({ name: 'valid-time', encoding: 'binary', create: false } as import('lmdb').DatabaseOptions & { name: string }) as
+      | Database<Uint8Array, import('lmdb').Key>
+      | undefined;
+    if (old) {
+      for (const name of journal.tenantNames()) {
+        const rec = storage.tenants.get(name);
+        if (rec) await this.rebuild(journal, rec);
+      }
+    }
+    await journal.exclusive(() => {
+      if (old) for (const k of old.getKeys()) old.removeSync(k);
+      storage.root.putSync(LAYOUT_KEY, LAYOUT);
     });
   }
 

@@ -30,7 +30,9 @@ export class Tally {
    * @example const db = await Tally.open('./tally-data');
    */
   static async open(dir: string, opts: TallyOptions = {}): Promise<Tally> {
-    return new Tally(Journal.open(dir, opts), opts.now ?? Date.now);
+    const db = new Tally(Journal.open(dir, opts), opts.now ?? Date.now);
+    await db.projection.upgrade(db.journal, db.journal.storage);
+    return db;
   }
 
   /** The node name: the signing key name and the first part of every checkpoint origin. */

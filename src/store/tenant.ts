@@ -430,7 +430,7 @@ export class TenantHandle {
     const asOf = at.asOf ?? Number.MAX_SAFE_INTEGER;
     const fact = this.projection.factAt(tid, key, validAt, asOf, snap.since);
     if (!fact || fact.fact.op === 'delete') return undefined;
-    return this.toBlock(tid, key, snap, fact.fact.v, fact.seq);
+    return this.toBlock(tid, key, snap, fact.fact.fv, fact.seq);
   }
 
   private toBlock(tid: number, key: string, st: Omit<KeyState, 'data'> & { data?: Uint8Array }, v: number, dataSeq: number): Block {

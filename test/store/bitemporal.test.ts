@@ -1,5 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { open } from 'lmdb';
 import { Tally } from '../../src/store/tally.js';
 import { tempDir } from '../helpers/tmpdir.js';
 
@@ -146,9 +148,78 @@ describe('bi-temporal reads (docs/TIME.md)', () => {
           expect(gotNow, `${key} now`).toEqual(wantNow);
         }
         expect(await t.verify({ projection: true })).toMatchObject({ ok: true });
+        // A rebuild relinks the valid-time index from the journal alone, to the same bytes.
+        await t.rebuild();
+        expect(await t.verify({ projection: true })).toMatchObject({ ok: true });
         await db.close();
       }),
       { numRuns: 40 },
     );
+  });
+
+  it('answers a long backfill of past values (each recorded after the current one) at every asOf, live and after a rebuild', async () => {
+    const T0 = D('2026-01-01T00:00:00Z');
+    const day = 86_400_000;
+    let now = T0 + 1000 * day;
+    const db = await Tally.open(tempDir(), { now: () => now });
+    const t = db.tenant('acme');
+    const first = await t.set('rate', 'current');
+    // Backfill 300 days, newest first: every write sorts before everything recorded earlier.
+    const seqOfDay: number[] = [];
+    for (let d = 299; d >= 0; d--) {
+      now += 1000;
+      seqOfDay[d] = (await t.set('rate', `day ${d}`, { validFrom: T0 + d * day })).version;
+    }
+    const check = async () => {
+      for (const d of [0, 1, 150, 298, 299]) {
+        // Before day d was backfilled only later days were known, so nothing was valid on day d;
+        // from then on day d answers for itself, whatever was recorded after.
+        expect(await codeOf(() => t.get('rate', { validAt: T0 + d * day, asOf: seqOfDay[d]! - 1 }))).toBe('not_found');
+        expect((await t.get('rate', { validAt: T0 + d * day + 1, asOf: seqOfDay[d]! })).data).toBe(`day ${d}`);
+        expect((await t.get('rate', { validAt: T0 + d * day + 1 })).data).toBe(`day ${d}`);
+      }
+      // Day 151 was known before day 150, but is not valid on day 150.
+      expect(await codeOf(() => t.get('rate', { validAt: T0 + 150 * day, asOf: seqOfDay[151]! }))).toBe('not_found');
+      expect((await t.get('rate', { validAt: T0 + 200.5 * day, asOf: seqOfDay[100]! })).data).toBe('day 200');
+      expect((await t.get('rate')).data).toBe('current');
+    };
+    // The first fact alone answers nothing before its own validFrom.
+    expect(await codeOf(() => t.get('rate', { validAt: T0, asOf: first.version }))).toBe('not_found');
+    await check();
+    await t.rebuild();
+    await check();
+    expect(await t.verify({ projection: true })).toMatchObject({ ok: true });
+    await db.close();
+  });
+
+  it('rebuilds, once, the projection of a data directory that kept valid-time facts in the older layout', async () => {
+    const dir = tempDir();
+    let now = D('2026-06-01T00:00:00Z');
+    let db = await Tally.open(dir, { now: () => now });
+    const t = db.tenant('acme');
+    const a = await t.set('k', 'june');
+    now += 1000;
+    await t.set('k', 'may', { validFrom: '2026-05-01' });
+    await db.close();
+    // Make it look like an older directory: no layout marker, facts in 'valid-time', none in 'valid-chain'.
+    const root = open({ path: join(dir, 'journal'), maxDbs: 32 });
+    const chain = root.openDB({ name: 'valid-chain', encoding: 'binary' });
+    const old = root.openDB({ name: 'valid-time', encoding: 'binary' });
+    await root.transaction(() => {
+      for (const k of chain.getKeys()) chain.removeSync(k);
+      old.putSync([1, 'k', 0, 0], new Uint8Array([0xa0]));
+      root.removeSync('projection-layout');
+    });
+    await root.close();
+    db = await Tally.open(dir, { now: () => now });
+    const u = db.tenant('acme');
+    expect((await u.get('k', { validAt: '2026-05-15' })).data).toBe('may');
+    expect(await codeOf(() => u.get('k', { validAt: '2026-05-15', asOf: a.version }))).toBe('not_found');
+    expect(await u.verify({ projection: true })).toMatchObject({ ok: true });
+    await db.close();
+    const after = open({ path: join(dir, 'journal'), maxDbs: 32 });
+    expect([...after.openDB({ name: 'valid-time', encoding: 'binary' }).getKeys()]).toEqual([]);
+    expect(after.get('projection-layout')).toBe(2);
+    await after.close();
   });
 });
