@@ -43,6 +43,10 @@ function checkIdempotencyKey(k: unknown): void {
   if (k !== undefined && (typeof k !== 'string' || k.length === 0 || !isWellFormed(k))) {
     throw new TallyError('bad_request', '"idempotencyKey" must be a non-empty string without lone surrogates');
   }
+  // It travels in the Idempotency-Key header, which carries printable ASCII; fetch would throw on the rest.
+  if (typeof k === 'string' && !/^[\x20-\x7e]+$/.test(k)) {
+    throw new TallyError('bad_request', '"idempotencyKey" must be printable ASCII to travel in the Idempotency-Key header');
+  }
 }
 
 function checkIfVersion(v: unknown): void {

@@ -94,6 +94,28 @@ export function assertKey(key: unknown, name = 'key'): asserts key is string {
 }
 
 /**
+ * Checks the key of a new block or the kind of a new log event: an
+ * {@link assertKey} key that LMDB can store and give back. Storage keys are
+ * lmdb-js ordered-binary arrays, whose string encoding escapes the
+ * characters U+0000–U+0004 only in strings shorter than 64 UTF-16 units;
+ * in a longer one they collide with its separators and type bytes, and the
+ * key would not read back. Such keys are refused. Keys written before the
+ * rule stay readable, deletable and erasable as far as they ever were.
+ * @throws TallyError `bad_request`.
+ */
+export function assertNewKey(key: unknown, name = 'key'): asserts key is string {
+  assertKey(key, name);
+  if (!isStorableKey(key)) throw badRequest(`"${name}" of 64 or more characters must not contain U+0000 to U+0004 (a limit of the storage key encoding)`);
+}
+
+/** False for a string the storage key encoding cannot hold: 64 or more UTF-16 units with a character U+0000–U+0004. */
+export function isStorableKey(text: string): boolean {
+  if (text.length < 64) return true;
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) <= 4) return false;
+  return true;
+}
+
+/**
  * Checks a visibility level.
  * @throws TallyError `bad_request` unless an integer in 0..{@link MAX_VISIBILITY}.
  */

@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { formatCheckpoint } from '../core/checkpoint.js';
 import { isWellFormed, utf8 } from '../core/bytes.js';
 import { TallyError } from '../core/errors.js';
-import { assertKey, assertVisibility, decodeStoredHeader, encodeHeader, FORMAT_VERSION, isValidTenantName, MAX_ACTOR_BYTES, ZERO_HASH, type EventHeader, type Op } from '../core/event.js';
+import { assertKey, assertNewKey, assertVisibility, decodeStoredHeader, encodeHeader, FORMAT_VERSION, isValidTenantName, MAX_ACTOR_BYTES, ZERO_HASH, type EventHeader, type Op } from '../core/event.js';
 import { SALT_LENGTH } from '../core/hash.js';
 import { consistencyProof, inclusionProof, treeRoot, type PerfectNode } from '../core/merkle.js';
 import { signNote, type VerifierKey } from '../core/note.js';
@@ -284,7 +284,8 @@ export class Journal {
   }
 
   private checkDraft(d: EventDraft): void {
-    assertKey(d.key, d.op === 'log' ? 'kind' : 'key');
+    if (d.op === 'set' || d.op === 'log') assertNewKey(d.key, d.op === 'log' ? 'kind' : 'key');
+    else assertKey(d.key);
     assertVisibility(d.v);
     if (d.payload && d.payload.length > this.maxPayloadBytes) {
       throw new TallyError('payload_too_large', `payload expected <= ${this.maxPayloadBytes} bytes, got ${d.payload.length}`);

@@ -9,7 +9,7 @@
 import { decodeTrusted, encodeCanonical, encodeData, type JsonValue } from '../core/codec.js';
 import { toBase64, utf8, fromBase64, fromUtf8, bytesEqual, isWellFormed } from '../core/bytes.js';
 import { TallyError } from '../core/errors.js';
-import { assertKey } from '../core/event.js';
+import { assertKey, assertNewKey, isStorableKey } from '../core/event.js';
 import { receiptToJson, type Receipt, type ReceiptJson } from '../core/receipt.js';
 import type { Journal, JournalEvent } from '../journal/journal.js';
 import type { TenantRecord } from '../journal/storage.js';
@@ -185,7 +185,7 @@ export class TenantHandle {
    */
   async log(kind: string, details: unknown = {}, opts: WriteOptions = {}): Promise<WriteResult> {
     this.requireRole('write');
-    assertKey(kind, 'kind');
+    assertNewKey(kind, 'kind');
     const op: PreparedOp = { op: 'log', key: kind, payload: encodeData(details, 'details') };
     const [receipt] = await this.write([op], opts.idempotencyKey, 'log');
     return { ok: true, receipt: receiptToJson(receipt!) };
@@ -295,6 +295,8 @@ export class TenantHandle {
     if (typeof k !== 'string' || k.length === 0 || !isWellFormed(k) || utf8(k).length > MAX_IDEMPOTENCY_KEY_BYTES) {
       throw new TallyError('bad_request', `"idempotencyKey" must be 1..${MAX_IDEMPOTENCY_KEY_BYTES} UTF-8 bytes`);
     }
+    // It is a storage key too (see assertNewKey).
+    if (!isStorableKey(k)) throw new TallyError('bad_request', '"idempotencyKey" of 64 or more characters must not contain U+0000 to U+0004 (a limit of the storage key encoding)');
   }
 
   private idempotent(tid: number, key: string): { fingerprint: Uint8Array; seqs: number[] } | undefined {

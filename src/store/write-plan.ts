@@ -7,7 +7,7 @@
  */
 import { encodeCanonical, encodeData } from '../core/codec.js';
 import { TallyError } from '../core/errors.js';
-import { assertKey, assertVisibility, type EventHeader } from '../core/event.js';
+import { assertKey, assertNewKey, assertVisibility, type EventHeader } from '../core/event.js';
 import type { BuildContext, EventDraft, Journal } from '../journal/journal.js';
 import { quotaOf } from './plans.js';
 import { foldEvent, NO_STATE, OverlayStore, type KeyState, type Projection } from './projection.js';
@@ -59,7 +59,7 @@ export function prepareOp(op: unknown, at: string): PreparedOp {
   const validFrom = o['validFrom'] === undefined ? undefined : parseInstant(o['validFrom'], `${at}.validFrom`);
   switch (o['op']) {
     case 'set': {
-      assertKey(o['key'], `${at}.key`);
+      assertNewKey(o['key'], `${at}.key`);
       if (!('data' in o)) throw new TallyError('bad_request', `"${at}.data" is required`);
       const v = o['v'] === undefined ? 1 : o['v'];
       assertVisibility(v, `${at}.v`);
@@ -72,7 +72,7 @@ export function prepareOp(op: unknown, at: string): PreparedOp {
       return { op: 'delete', key: o['key'], ...(ifVersion !== undefined ? { ifVersion } : {}), ...(validFrom !== undefined ? { validFrom } : {}) };
     }
     default:
-      assertKey(o['kind'], `${at}.kind`);
+      assertNewKey(o['kind'], `${at}.kind`);
       return { op: 'log', key: o['kind'], payload: encodeData(o['details'] ?? {}, `${at}.details`) };
   }
 }

@@ -1286,6 +1286,31 @@ export function runStoreContract(label: string, setup: () => Promise<ContractTar
         expect(await codeOf(() => admin.history(k))).toBe('bad_request');
       });
 
+      it('refuses U+0000 to U+0004 in a key, kind or idempotency key of 64 or more characters (the storage key encoding cannot hold them), and writes nothing', async () => {
+        await admin.set('existing', 1);
+        for (const k of ['\u0001'.repeat(64), `${'a'.repeat(70)}\u0000`, `${'x'.repeat(63)}\u0004`, `\u0002${'é'.repeat(100)}`]) {
+          for (const [what, call] of [
+            ['set', () => admin.set(k, 1)],
+            ['log', () => admin.log(k, {})],
+            ['batch set', () => admin.batch([{ op: 'set', key: 'fine', data: 1 }, { op: 'set', key: k, data: 1 }])],
+            ['batch log', () => admin.batch([{ op: 'set', key: 'fine', data: 1 }, { op: 'log', kind: k }])],
+            ['idempotency key', () => admin.set('fine', 1, { idempotencyKey: k })],
+          ] as const) {
+            const before = await observe(admin);
+            expect(await codeOf(call), `${what} ${JSON.stringify(k)}`).toBe('bad_request');
+            expect(await observe(admin), what).toEqual(before);
+          }
+          // A read of such a key is not an error: there is none.
+          expect(await codeOf(() => admin.get(k))).toBe('not_found');
+        }
+        // Shorter keys with those characters are stored exactly, and longer keys with other control characters.
+        for (const k of [`${'x'.repeat(62)}\u0004`, '\u0000\u0001\u0002\u0003\u0004', `${'t'.repeat(80)}\t\n\u001f`]) {
+          await admin.set(k, k.length);
+          expect((await admin.get(k)).data).toBe(k.length);
+          expect((await admin.list({ prefix: k })).blocks.map((b) => b.key)).toEqual([k]);
+        }
+      });
+
       it.each(BAD_DATA.map((b) => [b.name, b.data, b.code]))('refuses %s in every data-taking write and writes nothing', async (_name, data, code) => {
         await admin.set('existing', 1);
         for (const [what, call] of [
