@@ -119,14 +119,22 @@ export function encodeFlat(obj: FlatRecord): Uint8Array {
 /**
  * An encoder for records that always have the given keys (in any order):
  * the key order is settled once, not per record. Same bytes as {@link encodeFlat}.
+ *
+ * With `{ scratch: true }` the bytes are written into a buffer shared by
+ * every scratch encoder and returned as a view of it, valid only until the
+ * next scratch encode: for records handed straight to a synchronous LMDB
+ * put (which copies them), so that the hottest writes allocate nothing.
  */
-export function flatEncoder<K extends string>(names: readonly K[]): (obj: Record<K, FlatRecord[string]>) => Uint8Array {
+export function flatEncoder<K extends string>(names: readonly K[], opts: { scratch?: boolean } = {}): (obj: Record<K, FlatRecord[string]>) => Uint8Array {
   const schema = sortedKeys(Object.fromEntries(names.map((n) => [n, null])));
-  return (obj) => encodeWith(schema, obj as FlatRecord);
+  const scratch = opts.scratch === true;
+  return (obj) => encodeWith(schema, obj as FlatRecord, scratch);
 }
 
-function encodeWith({ keys, bytes }: Schema, obj: FlatRecord): Uint8Array {
-  const texts: (Uint8Array | undefined)[] = new Array(keys.length);
+let scratchBuffer = new Uint8Array(4096);
+
+function encodeWith({ keys, bytes }: Schema, obj: FlatRecord, scratch = false): Uint8Array {
+  let texts: (Uint8Array | undefined)[] | undefined;
   let size = headSize(keys.length);
   for (let i = 0; i < keys.length; i++) {
     const v = obj[keys[i]!];
@@ -137,28 +145,34 @@ function encodeWith({ keys, bytes }: Schema, obj: FlatRecord): Uint8Array {
     } else if (typeof v === 'boolean' || v === null) size += 1;
     else if (typeof v === 'string') {
       const b = utf8Of(v);
-      texts[i] = b;
+      (texts ??= new Array(keys.length))[i] = b;
       size += headSize(b.length) + b.length;
     } else if (v instanceof Uint8Array) size += headSize(v.length) + v.length;
     else return encodeCanonical(obj as unknown as CborValue);
   }
-  const out = new Uint8Array(size);
+  let out: Uint8Array;
+  if (scratch) {
+    if (scratchBuffer.length < size) scratchBuffer = new Uint8Array(Math.max(size, scratchBuffer.length * 2));
+    out = scratchBuffer;
+  } else out = new Uint8Array(size);
   let off = writeHead(out, 0, 5, keys.length);
   for (let i = 0; i < keys.length; i++) {
     const v = obj[keys[i]!]!;
-    out.set(bytes[i]!, off);
-    off += bytes[i]!.length;
+    const kb = bytes[i]!;
+    // Key heads are a few bytes: a loop beats TypedArray#set's call overhead.
+    for (let k = 0; k < kb.length; k++) out[off + k] = kb[k]!;
+    off += kb.length;
     if (typeof v === 'number') off = v >= 0 ? writeHead(out, off, 0, v) : writeHead(out, off, 1, -1 - v);
     else if (typeof v === 'boolean') out[off++] = v ? 0xf5 : 0xf4;
     else if (v === null) out[off++] = 0xf6;
     else {
-      const b = typeof v === 'string' ? texts[i]! : (v as Uint8Array);
+      const b = typeof v === 'string' ? texts![i]! : (v as Uint8Array);
       off = writeHead(out, off, typeof v === 'string' ? 3 : 2, b.length);
       out.set(b, off);
       off += b.length;
     }
   }
-  return out;
+  return scratch ? out.subarray(0, size) : out;
 }
 
 /** Key names of stored records (headers, key states), apart from those of user data. */

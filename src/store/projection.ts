@@ -19,6 +19,7 @@
  *   `validAt` reads at any `asOf` O(log n) (src/store/valid-chain.ts).
  */
 import { decodeTrusted, encodeCanonical } from '../core/codec.js';
+import { TallyError } from '../core/errors.js';
 import { decodeStored, encodeFlat, flatEncoder } from '../core/flat-record.js';
 import type { Database } from 'lmdb';
 import { extendPath, factAt, linkFact, linkTo, type FactLinks, type FactReader, type FactRef, type JumpPath, type SeqFact, type ValidFact } from './valid-chain.js';
@@ -76,6 +77,7 @@ export const NO_STATE: KeyState = { exists: false, f: 0, l: 0, v: 0, h: 0, versi
 export interface ProjectionStore {
   getState(tid: number, key: string): KeyState | undefined;
   putState(tid: number, key: string, state: KeyState): void;
+  /** `value` is a view of a scratch buffer, valid only during the call: copy it to keep it. */
   putVersion(tid: number, key: string, seq: number, value: Uint8Array): void;
   /**
    * Places a set/delete fact in the valid-time index of the key's erase
@@ -90,10 +92,12 @@ export interface ProjectionStore {
 
 const STATE_FIELDS = ['exists', 'f', 'l', 'v', 'h', 'version', 'validFrom', 'winnerSeq', 'since', 'data'] as const;
 const encodeStateRecord = flatEncoder(STATE_FIELDS);
+// Scratch encoders for records handed straight to a put, which copies them: nothing is allocated per record.
+const putStateRecord = flatEncoder(STATE_FIELDS, { scratch: true });
 const VERSION_FIELDS = [...STATE_FIELDS.filter((f) => f !== 'data'), 'op'] as const;
-const encodeVersion = flatEncoder(VERSION_FIELDS);
+const encodeVersion = flatEncoder(VERSION_FIELDS, { scratch: true });
 /** A set/delete's version record adds the fact's visibility and links (src/store/valid-chain.ts). */
-const encodeFactVersion = flatEncoder([...VERSION_FIELDS, 'fv', 'd', 'p', 'j', 'jd']);
+const encodeFactVersion = flatEncoder([...VERSION_FIELDS, 'fv', 'd', 'p', 'j', 'jd'], { scratch: true });
 
 /** Canonical bytes of a key state record. */
 export function encodeState(st: KeyState): Uint8Array {
@@ -252,7 +256,7 @@ export class Projection implements Projector {
     this.idempotency = storage.openDB('idempotency', 'binary');
     this.store = {
       getState: (tid, key) => decodeState(this.blocks.get([tid, key])),
-      putState: (tid, key, st) => void this.blocks.putSync([tid, key], encodeState(st)),
+      putState: (tid, key, st) => void this.blocks.putSync([tid, key], putStateRecord(st as unknown as Record<(typeof STATE_FIELDS)[number], number | boolean | Uint8Array>)),
       putVersion: (tid, key, seq, v) => void this.versions.putSync([tid, key, seq], v),
       indexFact: (tid, key, epoch, at, last) => this.indexLinkedFact(tid, key, epoch, at, last),
       getCount: (tid) => this.count(tid),
@@ -399,7 +403,7 @@ export class Projection implements Projector {
         }
         for (const [key, st] of states) {
           const data = st.exists && st.winnerSeq >= 0 ? (journal.payload(tid, st.winnerSeq) ?? EMPTY) : EMPTY;
-          this.blocks.putSync([tid, key], encodeState({ ...st, data }));
+          this.blocks.putSync([tid, key], putStateRecord({ ...st, data } as unknown as Record<(typeof STATE_FIELDS)[number], number | boolean | Uint8Array>));
         }
         if (counted) this.counts.putSync(tid, encodeCanonical(count));
         return { n, written };
@@ -419,22 +423,29 @@ export class Projection implements Projector {
   }
 
   /**
-   * Brings a data directory written by an older Tally to this projection
-   * layout: the valid-time facts used to be kept without erase epochs or
-   * links (in 'valid-time'), so every tenant's projection is rebuilt from
-   * its journal once, and the old records are dropped. The journal itself
-   * is untouched.
+   * Brings a data directory to this projection layout. Directories written
+   * before the layout marker existed (layout 1) kept valid-time facts
+   * without erase epochs or links, in 'valid-time'; and an older Tally
+   * opened on an upgraded directory writes there again. Either way every
+   * tenant's projection is rebuilt from its journal, which is untouched,
+   * and the old records are dropped.
+   * @throws TallyError `internal_error` for a directory of a newer layout,
+   * or when a rebuild is due but the directory is open read-only.
    */
-  async upgrade(journal: Journal, storage: Storage): Promise<void> {
-    if (storage.root.get(LAYOUT_KEY) === LAYOUT) return;
+  async upgrade(journal: Journal, storage: Storage, readOnly = false): Promise<void> {
+    const marker = storage.root.get(LAYOUT_KEY) as number | undefined;
+    if (marker !== undefined && marker > LAYOUT) {
+      throw new TallyError('internal_error', `this data directory has projection layout ${marker}, written by a newer Tally; this one reads layout ${LAYOUT}`);
+    }
     const old = storage.root.openDB<Uint8Array, import('lmdb').Key>({ name: 'valid-time', encoding: 'binary', create: false } as import('lmdb').DatabaseOptions & { name: string }) as
       | Database<Uint8Array, import('lmdb').Key>
       | undefined;
-    if (old) {
-      for (const name of journal.tenantNames()) {
-        const rec = storage.tenants.get(name);
-        if (rec) await this.rebuild(journal, rec);
-      }
+    const oldRecords = old !== undefined && old.getKeysCount({ limit: 1 }) > 0;
+    if (marker === LAYOUT && !oldRecords) return;
+    if (readOnly) throw new TallyError('internal_error', 'this data directory needs a one-time rebuild of its projection: open it once for writing');
+    for (const name of journal.tenantNames()) {
+      const rec = storage.tenants.get(name);
+      if (rec) await this.rebuild(journal, rec);
     }
     await journal.exclusive(() => {
       if (old) for (const k of old.getKeys()) old.removeSync(k);

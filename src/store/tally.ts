@@ -31,7 +31,13 @@ export class Tally {
    */
   static async open(dir: string, opts: TallyOptions = {}): Promise<Tally> {
     const db = new Tally(Journal.open(dir, opts), opts.now ?? Date.now);
-    await db.projection.upgrade(db.journal, db.journal.storage);
+    try {
+      await db.projection.upgrade(db.journal, db.journal.storage, opts.readOnly === true);
+    } catch (err) {
+      // Leave nothing open: the caller gets the error, not a half-opened environment.
+      await db.journal.close();
+      throw err;
+    }
     return db;
   }
 

@@ -130,10 +130,12 @@ export function factAt(read: FactReader, validAt: number, asOf: number): SeqFact
     if (seq <= asOf) return { seq, fact };
     if (fact.p < 0) return undefined;
     // Seqs fall along the chain, so a jump target still after asOf means everything it skips is too.
-    seq = fact.j > asOf && fact.j !== seq ? fact.j : fact.p;
-    const next = read.get(seq);
-    // A missing link is a damaged index; `tally check` reports it, reads find nothing rather than guess.
+    const up = fact.j > asOf && fact.j !== seq ? fact.j : fact.p;
+    // Links point to earlier facts only; one that does not, or a missing fact, is a damaged index
+    // (`verify({ projection: true })` reports it): reads find nothing rather than guess or loop.
+    const next = up < seq ? read.get(up) : undefined;
     if (!next) return undefined;
+    seq = up;
     fact = next;
   }
 }

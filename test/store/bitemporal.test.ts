@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { open } from 'lmdb';
+import { encodeFlat, decodeStored } from '../../src/core/flat-record.js';
 import { Tally } from '../../src/store/tally.js';
 import { tempDir } from '../helpers/tmpdir.js';
 
@@ -221,5 +222,78 @@ describe('bi-temporal reads (docs/TIME.md)', () => {
     expect([...after.openDB({ name: 'valid-time', encoding: 'binary' }).getKeys()]).toEqual([]);
     expect(after.get('projection-layout')).toBe(2);
     await after.close();
+  });
+
+  it('finds nothing, rather than looping, when a link of the valid-time index is damaged', async () => {
+    const T0 = D('2026-01-01T00:00:00Z');
+    const day = 86_400_000;
+    const db = await Tally.open(tempDir(), { now: () => T0 + 100 * day });
+    const t = db.tenant('acme');
+    await t.set('a', 'current', { validFrom: T0 + 10 * day });
+    await t.set('a', 'old', { validFrom: T0 });
+    const mid = await t.set('a', 'mid', { validFrom: T0 + day });
+    const tid = db.journal.tenant('acme')!.id;
+    const rec = decodeStored(db.projection.versions.get([tid, 'a', mid.version])!) as Record<string, number | string | boolean>;
+    // A link to itself: a walk that trusted it would never end.
+    await db.projection.versions.put([tid, 'a', mid.version], encodeFlat({ ...rec, p: mid.version, j: mid.version }));
+    expect(await codeOf(() => t.get('a', { asOf: mid.version - 1, validAt: T0 + day + 1 }))).toBe('not_found');
+    expect(await t.verify({ projection: true })).toMatchObject({ ok: false, code: 'projection_mismatch' });
+    await t.rebuild();
+    expect((await t.get('a', { asOf: mid.version - 1, validAt: T0 + day + 1 })).data).toBe('old');
+    await db.close();
+  });
+
+  describe('projection layout marker', () => {
+    /** A data directory with a retroactive fact, closed, then altered through raw LMDB. */
+    async function directory(alter: (root: ReturnType<typeof open>) => void): Promise<{ dir: string; asOf: number }> {
+      const dir = tempDir();
+      let now = D('2026-06-01T00:00:00Z');
+      const db = await Tally.open(dir, { now: () => now });
+      const t = db.tenant('acme');
+      const a = await t.set('k', 'june');
+      now += 1000;
+      await t.set('k', 'may', { validFrom: '2026-05-01' });
+      await db.close();
+      const root = open({ path: join(dir, 'journal'), maxDbs: 32 });
+      await root.transaction(() => alter(root));
+      await root.close();
+      return { dir, asOf: a.version };
+    }
+    const emptyChain = (root: ReturnType<typeof open>) => {
+      const chain = root.openDB({ name: 'valid-chain', encoding: 'binary' });
+      for (const k of chain.getKeys()) chain.removeSync(k);
+    };
+    const readsRight = async (dir: string, asOf: number) => {
+      const db = await Tally.open(dir);
+      const t = db.tenant('acme');
+      expect((await t.get('k', { validAt: '2026-05-15' })).data).toBe('may');
+      expect(await codeOf(() => t.get('k', { validAt: '2026-05-15', asOf }))).toBe('not_found');
+      expect(await t.verify({ projection: true })).toMatchObject({ ok: true });
+      await db.close();
+    };
+
+    it('rebuilds a directory with no marker, even without an old valid-time database', async () => {
+      const { dir, asOf } = await directory((root) => {
+        emptyChain(root);
+        root.removeSync('projection-layout');
+      });
+      await readsRight(dir, asOf);
+    });
+
+    it('rebuilds again when an older Tally wrote valid-time records after the upgrade', async () => {
+      const { dir, asOf } = await directory((root) => {
+        emptyChain(root);
+        root.openDB({ name: 'valid-time', encoding: 'binary' }).putSync([1, 'k', 0, 0], new Uint8Array([0xa0]));
+      });
+      await readsRight(dir, asOf);
+    });
+
+    it('refuses a directory of a newer layout, and a read-only open that would need a rebuild', async () => {
+      const newer = await directory((root) => root.putSync('projection-layout', 3));
+      expect(await codeOf(() => Tally.open(newer.dir))).toBe('internal_error');
+      const stale = await directory((root) => root.removeSync('projection-layout'));
+      expect(await codeOf(() => Tally.open(stale.dir, { readOnly: true }))).toBe('internal_error');
+      await readsRight(stale.dir, stale.asOf);
+    });
   });
 });
