@@ -5,7 +5,7 @@
  * the event in the signed checkpoint, and that checkpoint. Nothing in it is
  * trusted on its own; {@link verifyReceipt} recomputes every link.
  */
-import { fromBase64, toBase64 } from './bytes.js';
+import { bytesEqual, fromBase64, toBase64 } from './bytes.js';
 import { decodeCanonical, encodeCanonical } from './codec.js';
 import { badRequest } from './errors.js';
 import { headerFromJson, headerToJson, type EventHeader, type HeaderJson } from './event.js';
@@ -128,7 +128,7 @@ export function receiptFromCbor(bytes: Uint8Array): Receipt {
     header && typeof header === 'object' && !Array.isArray(header) && !(header instanceof Uint8Array)
       ? Object.fromEntries(Object.entries(header).map(([k, x]) => [k, enc(x)]))
       : header;
-  return receiptFromJson({
+  const r = receiptFromJson({
     ...o,
     header: headerJson,
     hash: enc(o['hash']),
@@ -136,4 +136,8 @@ export function receiptFromCbor(bytes: Uint8Array): Receipt {
     salt: enc(o['salt']),
     proof: Array.isArray(o['proof']) ? o['proof'].map(enc) : o['proof'],
   });
+  // The JSON form cannot tell text from bytes once converted: a text field sent as bytes (or bytes as
+  // base64 text) would parse. Only the exact CBOR form of the parsed receipt is accepted.
+  if (!bytesEqual(receiptToCbor(r), bytes)) throw badRequest('receipt is not in its CBOR form: a field has the wrong type');
+  return r;
 }

@@ -51,6 +51,15 @@ describe('verifyReceipt', () => {
     expect(verifyReceipt(receiptFromCbor(receiptToCbor(r)), [key]).ok).toBe(true);
   });
 
+  it('refuses a CBOR receipt with a text field sent as bytes, or a bytes field as base64 text (found by the decoder fuzz)', async () => {
+    const { encodeCanonical } = await import('../../src/core/codec.js');
+    const r = receiptFromJson(receipt);
+    const asBytesKey = encodeCanonical({ ...r, header: { ...r.header, key: new TextEncoder().encode(r.header.key) }, proof: [...r.proof] });
+    expect(() => receiptFromCbor(asBytesKey)).toThrow(expect.objectContaining({ code: 'bad_request' }));
+    const asTextHash = encodeCanonical({ ...r, header: { ...r.header }, hash: toBase64(r.hash), proof: [...r.proof] });
+    expect(() => receiptFromCbor(asTextHash)).toThrow(expect.objectContaining({ code: 'bad_request' }));
+  });
+
   const headerChanges: [string, (h: ReceiptJson['header']) => void][] = [
     ['journal', (h) => (h.journal = 'other')],
     ['seq', (h) => (h.seq = 4)],
