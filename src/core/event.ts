@@ -6,7 +6,7 @@
  * Validation is strict in both directions — building a header and decoding
  * one — because a verifier must reject anything a writer could not produce.
  */
-import { bytesEqual, fromBase64, isWellFormed, toBase64, utf8, utf8Length } from './bytes.js';
+import { fromBase64, isWellFormed, toBase64, utf8, utf8Length } from './bytes.js';
 import { decodeCanonical } from './codec.js';
 import { decodeFlat, decodeStored, encodeFlat, type FlatRecord } from './flat-record.js';
 import { badRequest } from './errors.js';
@@ -173,10 +173,9 @@ export function encodeHeader(h: EventHeader): Uint8Array {
  * @throws TallyError `bad_request` if the bytes are not a canonical, valid header.
  */
 export function decodeHeader(bytes: Uint8Array): EventHeader {
-  // Fast path: a flat map that re-encodes to exactly these bytes is canonical; anything else
-  // takes the general strict decoder, which names what is wrong.
-  const flat = decodeFlat(bytes);
-  const value = flat !== undefined && bytesEqual(encodeFlat(flat), bytes) ? flat : decodeCanonical(bytes);
+  // Fast path: a flat map read in canonical mode is canonical; anything else takes the general
+  // strict decoder, which re-encodes and names what is wrong.
+  const value = decodeFlat(bytes, true) ?? decodeCanonical(bytes);
   if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Uint8Array) {
     throw badRequest('header must be a CBOR map');
   }

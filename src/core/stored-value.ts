@@ -11,9 +11,13 @@
  * indefinite lengths, other float widths, NaN, ±Infinity, big integers,
  * malformed UTF-8, duplicate or `__proto__` keys, deep nesting, trailing
  * bytes), so the caller falls back to cborg and keeps its exact behaviour
- * on odd input. It does not check canonical form: callers that need that
- * use decodeCanonical. test/core/stored-value.test.ts checks that it agrees
- * with cborg on random values and random bytes.
+ * on odd input. Heads are always checked to be minimal; with `canonical`
+ * it also requires map keys in canonical order and refuses floats, so that
+ * whatever it accepts is exactly what the canonical encoder writes (other
+ * callers that need canonical form use decodeCanonical, which re-encodes).
+ * test/core/stored-value.test.ts checks that it agrees with cborg on random
+ * values and random bytes, and that canonical mode accepts nothing whose
+ * re-encoding differs.
  */
 import type { CborValue } from './codec.js';
 
@@ -28,6 +32,8 @@ let pos = 0;
 let arg = 0;
 /** Set when the input leaves the subset; the result is then discarded. */
 let bail = false;
+/** Canonical mode: keys in canonical order, no floats (see the file comment). */
+let canonical = false;
 
 const EMPTY = new Uint8Array(0);
 const f64 = new Float64Array(1);
@@ -40,8 +46,9 @@ const BIG_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 0;
  * @param keyNames the key-name cache to use: a kind of record that repeats
  * its keys keeps its own, so other values do not evict them.
  */
-export function decodeStoredValue(bytes: Uint8Array, keyNames: KeyNames = dataNames): CborValue | undefined {
+export function decodeStoredValue(bytes: Uint8Array, keyNames: KeyNames = dataNames, canonicalOnly = false): CborValue | undefined {
   namesAt = keyNames;
+  canonical = canonicalOnly;
   // A plain view, so that slices are plain copies (a Buffer's slices are views or Buffers); `length`, not
   // `byteLength`, because LMDB's reusable read buffer (getBinaryFast) carries the value's size as its length.
   src = bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
@@ -168,8 +175,16 @@ function readValue(depth: number): CborValue {
       const n = arg;
       if (n > src.length - pos) return fail();
       const out: { [key: string]: CborValue } = {};
+      let prevAt = -1;
+      let prevLen = 0;
       for (let i = 0; i < n && !bail; i++) {
         if (readHead() !== 3) return fail();
+        if (canonical) {
+          // Canonical key order: shorter encodings first, then bytewise; strictly rising, so no duplicates.
+          if (prevAt >= 0 && !keyAfter(prevAt, prevLen, pos, arg)) return fail();
+          prevAt = pos;
+          prevLen = arg;
+        }
         const name = readName(i, arg);
         if (name === undefined || name === '__proto__' || Object.hasOwn(out, name)) return fail();
         out[name] = readValue(depth + 1);
@@ -177,7 +192,8 @@ function readValue(depth: number): CborValue {
       return out;
     }
     case 7: {
-      if (pos + 8 > src.length) return fail();
+      // The canonical encoder writes integral numbers as integers; a float reading is left to the re-encoding check.
+      if (canonical || pos + 8 > src.length) return fail();
       // Big-endian on the wire; through a scratch word rather than a DataView per decode.
       for (let i = 0; i < 8; i++) f64Bytes[BIG_ENDIAN ? i : 7 - i] = src[pos + i]!;
       const f = f64[0]!;
@@ -187,6 +203,17 @@ function readValue(depth: number): CborValue {
     default:
       return fail();
   }
+}
+
+/** True when the key text at `b` (`bLen` bytes) sorts after the one at `a` in canonical order. */
+function keyAfter(a: number, aLen: number, b: number, bLen: number): boolean {
+  if (bLen !== aLen) return bLen > aLen;
+  if (b + bLen > src.length) return false;
+  for (let i = 0; i < aLen; i++) {
+    const d = src[b + i]! - src[a + i]!;
+    if (d !== 0) return d > 0;
+  }
+  return false;
 }
 
 function fail(): null {

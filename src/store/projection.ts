@@ -20,7 +20,7 @@
  */
 import { decodeTrusted, encodeCanonical } from '../core/codec.js';
 import { TallyError } from '../core/errors.js';
-import { decodeStored, encodeFlat, flatEncoder } from '../core/flat-record.js';
+import { decodeStored, flatEncoder } from '../core/flat-record.js';
 import type { Database } from 'lmdb';
 import { extendPath, factAt, linkFact, linkTo, type FactLinks, type FactReader, type FactRef, type JumpPath, type SeqFact, type ValidFact } from './valid-chain.js';
 import type { Journal, JournalEvent, Projector } from '../journal/journal.js';
