@@ -173,6 +173,7 @@ export function encodeHeader(h: EventHeader): Uint8Array {
  * @throws TallyError `bad_request` if the bytes are not a canonical, valid header.
  */
 export function decodeHeader(bytes: Uint8Array): EventHeader {
+  // justifies: INV-CANONICAL-BYTES
   // Fast path: a flat map read in canonical mode is canonical; anything else takes the general
   // strict decoder, which re-encodes and names what is wrong.
   const value = decodeFlat(bytes, true) ?? decodeCanonical(bytes);

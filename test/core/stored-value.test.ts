@@ -114,7 +114,6 @@ describe('decodeStoredValue in canonical mode', () => {
     return bytes;
   });
 
-  // justifies: INV-CANONICAL-BYTES
   it('accepts nothing whose canonical re-encoding differs: random bytes and mutated encodings', () => {
     const sound = (bytes: Uint8Array) => {
       const v = decodeStoredValue(bytes, undefined, true);
