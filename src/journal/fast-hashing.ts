@@ -9,9 +9,27 @@ import { makeHashing, type Hashing, type HashParts } from '../core/hash.js';
 
 const hasher = await createBLAKE3();
 
+let scratch = new Uint8Array(1024);
+
 const wasmBlake3: HashParts = (...parts) => {
+  // One update of the concatenated parts: each update crosses into WASM, which costs more than
+  // copying a tag, a header or two child hashes.
+  let n = 0;
+  for (const p of parts) n += p.length;
   hasher.init();
-  for (const p of parts) hasher.update(p);
+  if (n > scratch.length) {
+    if (n > 65_536) {
+      for (const p of parts) hasher.update(p);
+      return hasher.digest('binary');
+    }
+    scratch = new Uint8Array(n);
+  }
+  let off = 0;
+  for (const p of parts) {
+    scratch.set(p, off);
+    off += p.length;
+  }
+  hasher.update(scratch.subarray(0, n));
   return hasher.digest('binary');
 };
 

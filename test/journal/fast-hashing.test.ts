@@ -16,4 +16,15 @@ describe('fastHashing (WASM BLAKE3)', () => {
       { numRuns: 300 },
     );
   });
+
+  it('agrees on inputs past its scratch buffer, in both of its paths (grown buffer, and direct updates beyond 64 KiB)', () => {
+    const salt = new Uint8Array(16).fill(3);
+    for (const n of [1000, 1024, 1025, 5000, 65_536, 65_537, 300_000]) {
+      const data = Uint8Array.from({ length: n }, (_, i) => (i * 31 + n) & 0xff);
+      expect(fastHashing.payloadCommitment(salt, data), `${n}`).toEqual(nobleHashing.payloadCommitment(salt, data));
+      expect(fastHashing.eventHash(data), `${n}`).toEqual(nobleHashing.eventHash(data));
+    }
+    // A small input after large ones still hashes alone (nothing left over in the buffer).
+    expect(fastHashing.eventHash(new Uint8Array([1, 2, 3]))).toEqual(nobleHashing.eventHash(new Uint8Array([1, 2, 3])));
+  });
 });
