@@ -6,7 +6,7 @@
  * Validation is strict in both directions — building a header and decoding
  * one — because a verifier must reject anything a writer could not produce.
  */
-import { fromBase64, isWellFormed, toBase64, utf8, utf8Length } from './bytes.js';
+import { fromBase64, isWellFormed, toBase64, utf8Length } from './bytes.js';
 import { decodeCanonical } from './codec.js';
 import { decodeFlat, decodeStored, encodeFlat, type FlatRecord } from './flat-record.js';
 import { badRequest } from './errors.js';
@@ -153,7 +153,7 @@ export function assertHeader(h: EventHeader): void {
   if (h.payload !== null && !isHash(h.payload)) throw badRequest('header "payload" must be 32 bytes or null');
   assertVisibility(h.v, 'header.v');
   if (!isTime(h.validFrom)) throw badRequest('header "validFrom" must be a non-negative safe integer (Unix ms)');
-  if (typeof h.actor !== 'string' || !isWellFormed(h.actor) || utf8(h.actor).length > MAX_ACTOR_BYTES) {
+  if (typeof h.actor !== 'string' || !isWellFormed(h.actor) || utf8Length(h.actor) > MAX_ACTOR_BYTES) {
     throw badRequest(`header "actor" must be a string of at most ${MAX_ACTOR_BYTES} UTF-8 bytes`);
   }
 }
