@@ -116,6 +116,7 @@ export function verifyJournal(journal: Journal, name: string, opts: VerifyJourna
 
   const payloads = storage.payloads.getRange({ start: [tid, 0], end: [tid, Number.MAX_SAFE_INTEGER] })[Symbol.iterator]();
   let nextPayload = payloads.next();
+  const nodes = new NodeCursors(journal, tid);
 
   for (const { key, value } of storage.events.getRange({ start: [tid, 0], end: [tid, Number.MAX_SAFE_INTEGER] })) {
     const seq = (key as [number, number])[1];
@@ -143,7 +144,7 @@ export function verifyJournal(journal: Journal, name: string, opts: VerifyJourna
     // leaf is there but disagrees, and the index entry disagrees (or is not where the header's key puts it),
     // the header bytes are what changed since; one derived record disagreeing alone is that record's fault.
     const indexed = storage.keyIndex.get([tid, ks, h.key, seq]);
-    const storedLeaf = storage.nodes.get([tid, 0, seq]);
+    const storedLeaf = nodes.get(0, seq);
     const indexOk = indexed !== undefined && bytesEqual(indexed, hash);
     if (storedLeaf && !bytesEqual(storedLeaf, leaf) && !indexOk) {
       return failAt(seq, 'hash_mismatch', `event ${seq} no longer hashes to what the tree and the key index committed to`);
@@ -166,7 +167,7 @@ export function verifyJournal(journal: Journal, name: string, opts: VerifyJourna
     }
 
     for (const node of tree.push(leaf)) {
-      const stored = node.level === 0 ? storedLeaf : storage.nodes.get([tid, node.level, node.index]);
+      const stored = node.level === 0 ? storedLeaf : nodes.get(node.level, node.index);
       if (!stored || !bytesEqual(stored, node.hash)) return failAt(seq, 'node_mismatch', `stored tree node ${node.level}/${node.index} differs`);
     }
     lastOfKey.set(mapKey, hash);
@@ -197,8 +198,8 @@ export function verifyJournal(journal: Journal, name: string, opts: VerifyJourna
     return failAt(seq, 'payload_missing', `the payload of event ${seq} is missing and no erase event accounts for it`);
   }
   // Every expected record was found above; a larger count means records no event accounts for.
-  const nodes = storage.nodes.getCount({ start: [tid], end: [tid + 1] });
-  if (nodes !== nodeCount(checked)) return failAt(checked, 'node_mismatch', `the tree holds ${nodes - nodeCount(checked)} nodes beyond the events`);
+  const held = storage.nodes.getCount({ start: [tid], end: [tid + 1] });
+  if (held !== nodeCount(checked)) return failAt(checked, 'node_mismatch', `the tree holds ${held - nodeCount(checked)} nodes beyond the events`);
   const indexed = storage.keyIndex.getCount({ start: [tid], end: [tid + 1] });
   if (indexed !== checked) return failAt(checked, 'index_mismatch', `the key index holds ${indexed - checked} entries no event accounts for`);
   opts.onProgress?.(checked);
@@ -227,4 +228,35 @@ function nodeCount(size: number): number {
   let ones = 0;
   for (let n = size; n > 0; n = Math.floor(n / 2)) ones += n % 2;
   return 2 * size - ones;
+}
+
+/**
+ * Stored tree nodes read in order: the verifier asks for each level's nodes
+ * by rising index, so one cursor per level walks them sequentially instead
+ * of a point lookup per node (one per event at the leaves, about one more
+ * above them).
+ */
+class NodeCursors {
+  private readonly levels: { it: Iterator<{ key: unknown; value: Uint8Array }>; at: { index: number; value: Uint8Array } | undefined }[] = [];
+  constructor(
+    private readonly journal: Journal,
+    private readonly tid: number,
+  ) {}
+
+  /** The stored node (level, index), or undefined when there is none. */
+  get(level: number, index: number): Uint8Array | undefined {
+    let c = this.levels[level];
+    if (!c) {
+      const range = this.journal.storage.nodes.getRange({ start: [this.tid, level, index], end: [this.tid, level, Number.MAX_SAFE_INTEGER] });
+      c = this.levels[level] = { it: range[Symbol.iterator](), at: undefined };
+      c.at = NodeCursors.step(c.it);
+    }
+    while (c.at && c.at.index < index) c.at = NodeCursors.step(c.it);
+    return c.at && c.at.index === index ? c.at.value : undefined;
+  }
+
+  private static step(it: Iterator<{ key: unknown; value: Uint8Array }>): { index: number; value: Uint8Array } | undefined {
+    const r = it.next();
+    return r.done ? undefined : { index: (r.value.key as [number, number, number])[2], value: r.value.value };
+  }
 }
