@@ -16,19 +16,13 @@ const wasmBlake3: HashParts = (...parts) => {
   // copying a tag, a header or two child hashes.
   let n = 0;
   for (const p of parts) n += p.length;
-  hasher.init();
-  if (n > scratch.length) {
-    if (n > 65_536) {
-      for (const p of parts) hasher.update(p);
-      return hasher.digest('binary');
-    }
-    scratch = new Uint8Array(n);
-  }
+  if (n > scratch.length) scratch = new Uint8Array(n);
   let off = 0;
   for (const p of parts) {
     scratch.set(p, off);
     off += p.length;
   }
+  hasher.init();
   hasher.update(scratch.subarray(0, n));
   return hasher.digest('binary');
 };

@@ -22,7 +22,7 @@ import { decodeTrusted, encodeCanonical } from '../core/codec.js';
 import { TallyError } from '../core/errors.js';
 import { decodeStored, flatEncoder } from '../core/flat-record.js';
 import type { Database } from 'lmdb';
-import { extendPath, factAt, linkFact, linkTo, type FactLinks, type FactReader, type FactRef, type JumpPath, type SeqFact, type ValidFact } from './valid-chain.js';
+import { extendPath, factAt, linkFact, linkTo, MemoryFacts, type FactLinks, type FactReader, type FactRef, type JumpPath, type SeqFact, type ValidFact } from './valid-chain.js';
 import type { Journal, JournalEvent, Projector } from '../journal/journal.js';
 import type { Storage, TenantRecord } from '../journal/storage.js';
 
@@ -91,6 +91,8 @@ export interface ProjectionStore {
 }
 
 const STATE_FIELDS = ['exists', 'f', 'l', 'v', 'h', 'version', 'validFrom', 'winnerSeq', 'since', 'data'] as const;
+/** A key state as the flat encoders take it. */
+type StateRecord = Record<(typeof STATE_FIELDS)[number], number | boolean | Uint8Array>;
 const encodeStateRecord = flatEncoder(STATE_FIELDS);
 // Scratch encoders for records handed straight to a put, which copies them: nothing is allocated per record.
 const putStateRecord = flatEncoder(STATE_FIELDS, { scratch: true });
@@ -101,7 +103,7 @@ const encodeFactVersion = flatEncoder([...VERSION_FIELDS, 'fv', 'd', 'p', 'j', '
 
 /** Canonical bytes of a key state record. */
 export function encodeState(st: KeyState): Uint8Array {
-  return encodeStateRecord(st as unknown as Record<(typeof STATE_FIELDS)[number], number | boolean | Uint8Array>);
+  return encodeStateRecord(st as unknown as StateRecord);
 }
 
 /** Decodes a key state record. */
@@ -176,39 +178,18 @@ export function foldEvent(store: ProjectionStore, tid: number, e: FoldInput): vo
 class MemoryProjectionStore implements ProjectionStore {
   readonly states = new Map<string, KeyState>();
   readonly records: string[] = [];
-  /** JSON of [tid, key, epoch] → that epoch's facts in (validFrom, seq) order. */
-  private readonly facts = new Map<string, { ref: FactRef; links: FactLinks }[]>();
+  /** JSON of [tid, key, epoch] → that epoch's facts. */
+  private readonly facts = new Map<string, MemoryFacts>();
   count = 0;
   getState = (_tid: number, key: string) => this.states.get(key);
   putState = (_tid: number, key: string, st: KeyState) => void this.states.set(key, st);
   putVersion = (tid: number, key: string, seq: number, v: Uint8Array) => void this.records.push(`v${JSON.stringify([tid, key, seq])}=${Buffer.from(v).toString('hex')}`);
   indexFact = (tid: number, key: string, epoch: number, at: FactRef, last: FactRef | undefined) => {
     const id = JSON.stringify([tid, key, epoch]);
-    const list = this.facts.get(id) ?? [];
-    this.facts.set(id, list);
-    // Index of the first fact after (validFrom, seq), by binary search.
-    const after = (vf: number, seq: number) => {
-      let lo = 0;
-      let hi = list.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        const r = list[mid]!.ref;
-        if (r.validFrom < vf || (r.validFrom === vf && r.seq <= seq)) lo = mid + 1;
-        else hi = mid;
-      }
-      return lo;
-    };
-    // Linking reads only links, so the reader's facts carry nothing else.
-    const placed = (i: number): SeqFact | undefined => (list[i] ? { seq: list[i]!.ref.seq, fact: list[i]!.links as ValidFact } : undefined);
-    const read: FactReader = {
-      get: (seq) => list.find((f) => f.ref.seq === seq)?.links as ValidFact | undefined,
-      before: (ref) => placed(after(ref.validFrom, ref.seq - 1) - 1),
-      atOrBefore: (validAt) => placed(after(validAt, Number.MAX_SAFE_INTEGER) - 1),
-    };
-    const links = linkFact(read, at, last);
-    list.splice(after(at.validFrom, at.seq), 0, { ref: at, links });
+    let facts = this.facts.get(id);
+    if (!facts) this.facts.set(id, (facts = new MemoryFacts()));
     this.records.push(`t${JSON.stringify([tid, key, epoch, at.validFrom, at.seq])}=`);
-    return links;
+    return facts.add(at, last);
   };
   getCount = () => this.count;
   putCount = (_tid: number, n: number) => void (this.count = n);
@@ -256,7 +237,7 @@ export class Projection implements Projector {
     this.idempotency = storage.openDB('idempotency', 'binary');
     this.store = {
       getState: (tid, key) => decodeState(this.blocks.get([tid, key])),
-      putState: (tid, key, st) => void this.blocks.putSync([tid, key], putStateRecord(st as unknown as Record<(typeof STATE_FIELDS)[number], number | boolean | Uint8Array>)),
+      putState: (tid, key, st) => void this.blocks.putSync([tid, key], putStateRecord(st as unknown as StateRecord)),
       putVersion: (tid, key, seq, v) => void this.versions.putSync([tid, key, seq], v),
       indexFact: (tid, key, epoch, at, last) => this.indexLinkedFact(tid, key, epoch, at, last),
       getCount: (tid) => this.count(tid),
@@ -403,7 +384,7 @@ export class Projection implements Projector {
         }
         for (const [key, st] of states) {
           const data = st.exists && st.winnerSeq >= 0 ? (journal.payload(tid, st.winnerSeq) ?? EMPTY) : EMPTY;
-          this.blocks.putSync([tid, key], putStateRecord({ ...st, data } as unknown as Record<(typeof STATE_FIELDS)[number], number | boolean | Uint8Array>));
+          this.blocks.putSync([tid, key], putStateRecord({ ...st, data } as unknown as StateRecord));
         }
         if (counted) this.counts.putSync(tid, encodeCanonical(count));
         return { n, written };

@@ -54,14 +54,14 @@ export interface SeqFact<F extends FactLinks = ValidFact> {
   fact: F;
 }
 
-/** Reads facts of one key and epoch. */
-export interface FactReader {
+/** Reads facts of one key and epoch; linking needs only their links. */
+export interface FactReader<F extends FactLinks = ValidFact> {
   /** The fact recorded at `seq`. */
-  get(seq: number): ValidFact | undefined;
+  get(seq: number): F | undefined;
   /** The last fact strictly before `at` in (validFrom, seq) order. */
-  before(at: FactRef): SeqFact | undefined;
+  before(at: FactRef): SeqFact<F> | undefined;
   /** The last fact at or before (validAt, ∞). */
-  atOrBefore(validAt: number): SeqFact | undefined;
+  atOrBefore(validAt: number): SeqFact<F> | undefined;
 }
 
 /**
@@ -86,8 +86,8 @@ export function linkTo(seq: number, parent: SeqFact<FactLinks> | undefined, pare
  * after it (the usual case: valid from now) it is the parent without a
  * seek.
  */
-export function linkFact(read: FactReader, at: FactRef, last: FactRef | undefined): FactLinks {
-  let parent: SeqFact | undefined;
+export function linkFact(read: FactReader<FactLinks>, at: FactRef, last: FactRef | undefined): FactLinks {
+  let parent: SeqFact<FactLinks> | undefined;
   if (last && at.validFrom >= last.validFrom) {
     const fact = read.get(last.seq);
     if (fact) parent = { seq: last.seq, fact };
@@ -122,7 +122,7 @@ export function extendPath(path: JumpPath, seq: number): JumpPath {
  * validFrom ≤ validAt, the later seq on ties. One seek, then O(log n)
  * steps up the parent chain.
  */
-export function factAt(read: FactReader, validAt: number, asOf: number): SeqFact | undefined {
+export function factAt<F extends FactLinks>(read: FactReader<F>, validAt: number, asOf: number): SeqFact<F> | undefined {
   const start = read.atOrBefore(validAt);
   if (!start) return undefined;
   let { seq, fact } = start;
@@ -137,5 +137,47 @@ export function factAt(read: FactReader, validAt: number, asOf: number): SeqFact
     if (!next) return undefined;
     seq = up;
     fact = next;
+  }
+}
+
+/**
+ * One key epoch's facts in memory, in (validFrom, seq) order, with their
+ * links: the valid-time index of a replay that must not touch LMDB.
+ */
+export class MemoryFacts {
+  private readonly list: (SeqFact<FactLinks> & { validFrom: number })[] = [];
+  private readonly bySeq = new Map<number, FactLinks>();
+
+  /** Reads this list. */
+  readonly reader: FactReader<FactLinks> = {
+    get: (seq) => this.bySeq.get(seq),
+    before: (ref) => this.list[this.after(ref.validFrom, ref.seq - 1) - 1],
+    atOrBefore: (validAt) => this.list[this.after(validAt, Number.MAX_SAFE_INTEGER) - 1],
+  };
+
+  /** Links a new fact (see {@link linkFact}) through `read` (a view of this list), places it, and returns its links. */
+  add(at: FactRef, last: FactRef | undefined, read: FactReader<FactLinks> = this.reader): FactLinks {
+    const fact = linkFact(read, at, last);
+    this.list.splice(this.after(at.validFrom, at.seq), 0, { seq: at.seq, validFrom: at.validFrom, fact });
+    this.bySeq.set(at.seq, fact);
+    return fact;
+  }
+
+  /** The facts in (validFrom, seq) order. */
+  facts(): readonly (SeqFact<FactLinks> & { validFrom: number })[] {
+    return this.list;
+  }
+
+  /** Index of the first fact after (validFrom, seq), by binary search. */
+  private after(vf: number, seq: number): number {
+    let lo = 0;
+    let hi = this.list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      const m = this.list[mid]!;
+      if (m.validFrom < vf || (m.validFrom === vf && m.seq <= seq)) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 }

@@ -1,47 +1,33 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { factAt, linkFact, type FactReader, type FactRef, type SeqFact, type ValidFact } from '../../src/store/valid-chain.js';
+import { factAt, MemoryFacts, type FactLinks, type FactReader, type FactRef } from '../../src/store/valid-chain.js';
 
 /**
- * One key's facts in memory, in (validFrom, seq) order, recorded the way
- * the fold records them: seqs ascending, each linked against the facts
- * before it. Counts the reads a query makes.
+ * One key's facts, recorded the way the fold records them (seqs ascending,
+ * each linked against the facts before it) in the projection's in-memory
+ * index, with every read counted.
  */
 class Facts {
-  readonly list: { ref: FactRef; fact: ValidFact }[] = [];
-  private placed(i: number): SeqFact | undefined {
-    const f = this.list[i];
-    return f && { seq: f.ref.seq, fact: f.fact };
-  }
+  private readonly mem = new MemoryFacts();
   reads = 0;
   /** The greatest fact in order: what the fold passes as the winner. */
   private last: FactRef | undefined;
+  private n = 0;
 
-  private after(vf: number, seq: number): number {
-    let lo = 0;
-    let hi = this.list.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      const r = this.list[mid]!.ref;
-      if (r.validFrom < vf || (r.validFrom === vf && r.seq <= seq)) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
-
-  readonly reader: FactReader = {
-    get: (seq) => {
-      this.reads++;
-      return this.list.find((f) => f.ref.seq === seq)?.fact;
-    },
-    before: (ref) => (this.reads++, this.placed(this.after(ref.validFrom, ref.seq - 1) - 1)),
-    atOrBefore: (validAt) => (this.reads++, this.placed(this.after(validAt, Number.MAX_SAFE_INTEGER) - 1)),
+  readonly reader: FactReader<FactLinks> = {
+    get: (seq) => (this.reads++, this.mem.reader.get(seq)),
+    before: (ref) => (this.reads++, this.mem.reader.before(ref)),
+    atOrBefore: (validAt) => (this.reads++, this.mem.reader.atOrBefore(validAt)),
   };
 
-  add(validFrom: number, op: 'set' | 'delete' = 'set'): void {
-    const at = { validFrom, seq: this.list.length };
-    const fact: ValidFact = { op, fv: 1, ...linkFact(this.reader, at, this.last) };
-    this.list.splice(this.after(validFrom, at.seq), 0, { ref: at, fact });
+  /** The facts in order, each with its place. */
+  get list(): { ref: FactRef; fact: FactLinks }[] {
+    return this.mem.facts().map((f) => ({ ref: { validFrom: f.validFrom, seq: f.seq }, fact: f.fact }));
+  }
+
+  add(validFrom: number): void {
+    const at = { validFrom, seq: this.n++ };
+    this.mem.add(at, this.last, this.reader);
     if (!this.last || validFrom >= this.last.validFrom) this.last = at;
   }
 
