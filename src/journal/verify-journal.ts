@@ -24,6 +24,7 @@ import { IncrementalTree } from '../core/merkle.js';
 import { verifyNote } from '../core/note.js';
 import { fastHashing } from './fast-hashing.js';
 import { keyspaceOf, type Journal } from './journal.js';
+import { SignatureChecks } from './signature-checks.js';
 import { nodeVerify } from './signing-keys.js';
 
 const { tree: hasher, eventHash, payloadCommitment } = fastHashing;
@@ -58,6 +59,8 @@ export interface VerifyJournalOptions {
   /** Called every `progressEvery` events with the number checked so far. */
   onProgress?: (checked: number) => void;
   progressEvery?: number;
+  /** Checkpoint signatures checked on the calling thread before a worker thread takes over (default 128). */
+  inlineSignatureChecks?: number;
 }
 
 /**
@@ -66,10 +69,24 @@ export interface VerifyJournalOptions {
  */
 // justifies: INV-TAMPER-DETECTED
 // justifies: INV-TAMPER-DROPPED
-export function verifyJournal(journal: Journal, name: string, opts: VerifyJournalOptions = {}): JournalVerdict {
+export async function verifyJournal(journal: Journal, name: string, opts: VerifyJournalOptions = {}): Promise<JournalVerdict> {
   const rec = journal.tenant(name);
   if (!rec) throw new TallyError('not_found', `tenant "${name}" does not exist`);
-  const tid = rec.id;
+  const signatures = new SignatureChecks(nodeVerify, opts.inlineSignatureChecks);
+  const verdict = scanJournal(journal, name, rec.id, signatures, opts);
+  // Every signature queued was reached before whatever the scan reported, so a failed one comes first.
+  const badSize = await signatures.firstFailure();
+  if (badSize === undefined) return verdict;
+  const note = verifyNote(journal.checkpointAt(rec.id, badSize) ?? '', journal.verifierKeys(), nodeVerify);
+  const why = note.ok ? 'signature does not verify' : note.message;
+  return { ok: false, checked: badSize, seq: badSize, code: 'checkpoint_signature', message: `checkpoint ${badSize}: ${why}` };
+}
+
+/**
+ * The re-check itself, on the calling thread; signature checks are queued
+ * on `signatures` (their failures are reported by the caller).
+ */
+function scanJournal(journal: Journal, name: string, tid: number, signatures: SignatureChecks, opts: VerifyJournalOptions): JournalVerdict {
   const { storage } = journal;
   const keys = journal.verifierKeys();
   const origin = journal.origin(name);
@@ -92,7 +109,8 @@ export function verifyJournal(journal: Journal, name: string, opts: VerifyJourna
     while (!nextCp.done && nextCp.value.size <= size) {
       const cp = nextCp.value;
       if (cp.size !== size) return failAt(cp.size, 'checkpoint_malformed', `checkpoint of size ${cp.size} was skipped by the event sequence`);
-      const note = verifyNote(cp.note, keys, nodeVerify);
+      // The signature is only queued here (true unless a failure is already known); the caller reports its verdict.
+      const note = verifyNote(cp.note, keys, (publicKey, message, signature) => signatures.add({ publicKey, message, signature, tag: cp.size }));
       if (!note.ok) {
         // A note that does not even parse is malformed; one that parses but is not signed by our key is a signature failure.
         return failAt(cp.size, note.code === 'malformed' ? 'checkpoint_malformed' : 'checkpoint_signature', `checkpoint ${cp.size}: ${note.message}`);
@@ -143,9 +161,10 @@ export function verifyJournal(journal: Journal, name: string, opts: VerifyJourna
     // The tree leaf and the key index entry were both written from the event hash at append time. When the
     // leaf is there but disagrees, and the index entry disagrees (or is not where the header's key puts it),
     // the header bytes are what changed since; one derived record disagreeing alone is that record's fault.
-    const indexed = storage.keyIndex.get([tid, ks, h.key, seq]);
-    const storedLeaf = nodes.get(0, seq);
+    // getBinaryFast does not copy; its bytes are good only until the next read, so they are compared at once.
+    const indexed = storage.keyIndex.getBinaryFast([tid, ks, h.key, seq]);
     const indexOk = indexed !== undefined && bytesEqual(indexed, hash);
+    const storedLeaf = nodes.get(0, seq);
     if (storedLeaf && !bytesEqual(storedLeaf, leaf) && !indexOk) {
       return failAt(seq, 'hash_mismatch', `event ${seq} no longer hashes to what the tree and the key index committed to`);
     }

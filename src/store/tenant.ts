@@ -615,7 +615,7 @@ export class TenantHandle {
   async verify(opts: { projection?: boolean } = {}): Promise<JournalVerdict | { ok: false; checked: number; seq: number; code: 'projection_mismatch'; message: string }> {
     const rec = this.tenantRecord();
     if (!rec) return { ok: true, checked: 0, checkpoints: 0 };
-    const verdict = verifyJournal(this.journal, this.name);
+    const verdict = await verifyJournal(this.journal, this.name);
     if (!verdict.ok || !opts.projection) return verdict;
     const diff = this.projection.compareWithReplay(this.journal, rec);
     if (diff) return { ok: false, checked: verdict.checked, seq: -1, code: 'projection_mismatch', message: diff };
