@@ -75,6 +75,7 @@ export async function verifyJournal(journal: Journal, name: string, opts: Verify
   const signatures = new SignatureChecks(nodeVerify, opts.inlineSignatureChecks);
   const verdict = scanJournal(journal, name, rec.id, signatures, opts);
   // Every signature queued was reached before whatever the scan reported, so a failed one comes first.
+  // justifies: INV-VERIFY-FIRST-FAILURE
   const badSize = await signatures.firstFailure();
   if (badSize === undefined) return verdict;
   const note = verifyNote(journal.checkpointAt(rec.id, badSize) ?? '', journal.verifierKeys(), nodeVerify);
