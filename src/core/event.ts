@@ -11,6 +11,7 @@ import { decodeCanonical } from './codec.js';
 import { decodeFlat, decodeStored, encodeFlat, type FlatRecord } from './flat-record.js';
 import { badRequest } from './errors.js';
 import { HASH_LENGTH } from './hash.js';
+import { readHeader } from './header-reader.js';
 
 /** Header format version. */
 export const FORMAT_VERSION = 1;
@@ -142,6 +143,11 @@ export function assertHeader(h: EventHeader): void {
   if (keys.length !== HEADER_FIELDS.length || !HEADER_FIELDS.every((f) => keys.includes(f))) {
     throw badRequest(`header must have exactly the fields ${HEADER_FIELDS.join(', ')}`);
   }
+  assertHeaderValues(h);
+}
+
+/** The rules of {@link assertHeader} for each field, for a header known to have exactly the fields. */
+function assertHeaderValues(h: EventHeader): void {
   if (h.fmt !== FORMAT_VERSION) throw badRequest(`header "fmt" must be ${FORMAT_VERSION}, got ${String(h.fmt)}`);
   if (!isValidTenantName(h.journal)) throw badRequest('header "journal" is not a valid tenant name');
   if (!isTime(h.seq)) throw badRequest('header "seq" must be a non-negative safe integer');
@@ -174,8 +180,14 @@ export function encodeHeader(h: EventHeader): Uint8Array {
  */
 export function decodeHeader(bytes: Uint8Array): EventHeader {
   // justifies: INV-CANONICAL-BYTES
-  // Fast path: a flat map read in canonical mode is canonical; anything else takes the general
-  // strict decoder, which re-encodes and names what is wrong.
+  // Fast paths: what readHeader accepts is a canonical map of exactly the header's fields, and a flat
+  // map read in canonical mode is canonical; anything else takes the general strict decoder, which
+  // re-encodes and names what is wrong.
+  const fast = readHeader(bytes);
+  if (fast) {
+    assertHeaderValues(fast);
+    return fast;
+  }
   const value = decodeFlat(bytes, true) ?? decodeCanonical(bytes);
   if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Uint8Array) {
     throw badRequest('header must be a CBOR map');
@@ -243,5 +255,5 @@ export function headerFromJson(j: unknown): EventHeader {
 
 /** Decodes header bytes that Tally stored itself, skipping the canonical re-check (see `decodeTrusted`). */
 export function decodeStoredHeader(bytes: Uint8Array): EventHeader {
-  return decodeStored(bytes) as unknown as EventHeader;
+  return readHeader(bytes) ?? (decodeStored(bytes) as unknown as EventHeader);
 }
