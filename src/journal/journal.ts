@@ -422,9 +422,9 @@ export class Journal {
 
   /** Header of event `seq`. @throws TallyError `not_found`. */
   header(tid: number, seq: number): EventHeader {
-    const bytes = this.storage.events.get([tid, seq]);
-    if (!bytes) throw new TallyError('not_found', `event ${seq} does not exist`);
-    return decodeStoredHeader(bytes);
+    const header = this.storage.headers.get([tid, seq]);
+    if (!header) throw new TallyError('not_found', `event ${seq} does not exist`);
+    return header;
   }
 
   /** Event `seq` with its payload and salt (null once erased). @throws TallyError `not_found`. */
@@ -454,11 +454,11 @@ export class Journal {
   *replayEvents(tid: number, from = 0, to = MAX_SEQ, withPayloads = true): Generator<{ header: EventHeader; payload: Uint8Array | null }> {
     const payloads = withPayloads ? this.storage.payloads.getRange({ start: [tid, from], end: [tid, to] })[Symbol.iterator]() : [][Symbol.iterator]();
     let p = payloads.next();
-    for (const { key, value } of this.storage.events.getRange({ start: [tid, from], end: [tid, to] })) {
+    for (const { key, value: header } of this.storage.headers.getRange({ start: [tid, from], end: [tid, to] })) {
       const seq = (key as [number, number])[1];
       while (!p.done && (p.value.key as [number, number])[1] < seq) p = payloads.next();
       const payload = !p.done && (p.value.key as [number, number])[1] === seq ? p.value.value.subarray(SALT_LENGTH) : null;
-      yield { header: decodeStoredHeader(value), payload };
+      yield { header, payload };
     }
   }
 

@@ -10,6 +10,7 @@
 import { mkdirSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
+import { decodeStoredHeader, type EventHeader } from '../core/event.js';
 
 /** A tenant's registry record. */
 export interface TenantRecord {
@@ -48,6 +49,12 @@ export interface Storage {
   readonly heads: Database<HeadRecord, number>;
   /** [tid, seq] → canonical header bytes */
   readonly events: Database<Uint8Array, [number, number]>;
+  /**
+   * The same records read as decoded headers, straight from LMDB's read
+   * buffer: no copy of the bytes (the decoder copies what it keeps). For
+   * reads that need the header, not its bytes; never written through.
+   */
+  readonly headers: Database<EventHeader, [number, number]>;
   /** [tid, seq] → salt ‖ payload bytes (deleted by erasure) */
   readonly payloads: Database<Uint8Array, [number, number]>;
   /** [tid, level, index] → complete-subtree hash */
@@ -89,6 +96,16 @@ export function openStorage(dir: string, opts: StorageOptions = {}): Storage {
     tenants: db('tenants', 'msgpack'),
     heads: db('heads', 'msgpack'),
     events: db('events', 'binary'),
+    // A custom encoder is a documented database option of lmdb-js that its typings list only for the root.
+    headers: root.openDB<EventHeader, [number, number]>({
+      name: 'events',
+      encoder: {
+        encode: () => {
+          throw new Error('headers are written as bytes, through `events`');
+        },
+        decode: (bytes: Uint8Array) => decodeStoredHeader(bytes),
+      },
+    } as import('lmdb').DatabaseOptions & { name: string }),
     payloads: db('payloads', 'binary'),
     nodes: db('nodes', 'binary'),
     checkpoints: db('checkpoints', 'string'),
