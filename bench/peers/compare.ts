@@ -40,7 +40,7 @@ export const WORKLOAD_INFO: Record<WorkloadId, WorkloadInfo> = {
   list: { title: 'Prefix lists of 100 keys', unit: 'lists/s', what: 'the 100 blocks under a prefix, in key order, decoded', interleaved: true },
   asof: { title: 'As-of reads', unit: 'gets/s', what: 'a key\'s block as of a random past seq (after its first write)', interleaved: true },
   verify: { title: 'Full verification', unit: 'events/s', what: 're-read every event from disk, re-hash the chain, check every batch signature (Tally also re-checks its Merkle tree, key links and payload commitments)', interleaved: true },
-  rebuild: { title: 'Projection rebuild', unit: 'events/s', what: 'replay every event into a fresh projection (Tally\'s projection also holds per-version as-of snapshots and a valid-time index)', interleaved: true },
+  rebuild: { title: 'Projection rebuild', unit: 'events/s', what: 'replay every event into the projection (Tally\'s projection also holds per-version as-of snapshots and a valid-time index; it rebuilds in place and leaves a record that already holds the replayed bytes unwritten, where SQLite deletes and rewrites its blocks table)', interleaved: true },
   load: { title: 'Bulk load (pre-fill)', unit: 'events/s', what: 'batches of 1,000 writes, one durable transaction each; one pass per peer, not interleaved', interleaved: false },
 };
 

@@ -18,6 +18,7 @@
  *   facts of each erase epoch in valid-time order, whose links make
  *   `validAt` reads at any `asOf` O(log n) (src/store/valid-chain.ts).
  */
+import { bytesEqual } from '../core/bytes.js';
 import { decodeTrusted, encodeCanonical } from '../core/codec.js';
 import { TallyError } from '../core/errors.js';
 import { decodeStored, flatEncoder } from '../core/flat-record.js';
@@ -354,14 +355,20 @@ export class Projection implements Projector {
         const store: ProjectionStore = {
           getState: (_t, key) => states.get(key),
           putState: (_t, key, st) => void states.set(key, st),
-          putVersion: (t, key, seq, v) => void (written++, this.store.putVersion(t, key, seq, v)),
+          putVersion: (t, key, seq, v) => {
+            written++;
+            // In place, a record that already holds these bytes is left alone: rewriting it would copy its page for nothing.
+            if (inPlace && sameBytes(this.versions.getBinaryFast([t, key, seq]), v)) return;
+            this.store.putVersion(t, key, seq, v);
+          },
           indexFact: (t, key, epoch, at, last) => {
             written++;
             const path = last ? paths.get(key) : undefined;
             if (path && last && path.seq === last.seq && at.validFrom >= last.validFrom) {
               const next = extendPath(path, at.seq);
               paths.set(key, next);
-              this.valid.putSync([t, key, epoch, at.validFrom, at.seq], EMPTY);
+              const k: ValidKey = [t, key, epoch, at.validFrom, at.seq];
+              if (!(inPlace && sameBytes(this.valid.getBinaryFast(k), EMPTY))) this.valid.putSync(k, EMPTY);
               return next.fact;
             }
             const links = this.indexLinkedFact(t, key, epoch, at, last, inPlace);
@@ -463,4 +470,9 @@ export class Projection implements Projector {
     out.push(`count=${c ? hex(c) : ''}`);
     return out;
   }
+}
+
+/** Whether a stored record (possibly absent) holds exactly `bytes`. */
+function sameBytes(stored: Uint8Array | undefined, bytes: Uint8Array): boolean {
+  return stored !== undefined && bytesEqual(stored, bytes);
 }

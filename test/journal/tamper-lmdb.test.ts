@@ -695,6 +695,18 @@ const PROJECTION_CASES: ProjectionCase[] = [
   { name: 'delete a versions record', alter: (raw) => void raw.versions.removeSync(firstOf(raw.versions, A()).key) },
   { name: 'add a phantom versions record', alter: (raw) => { const e = firstOf(raw.versions, A()); raw.versions.putSync([A(), e.key[1], e.key[2] + 1_000], e.value); } },
   { name: 'give a valid-time record a value', alter: (raw) => void raw.valid.putSync(firstOf(raw.valid, A()).key, new Uint8Array([0])) },
+  {
+    // The last fact of a key is linked from the replay's jump path, not from the index: a rebuild must still rewrite it.
+    name: "give a key's last valid-time record a value",
+    alter: (raw) => {
+      // The key with the most facts, so its last one extends a path rather than starting one.
+      const byKey = new Map<string, [number, string, number, number, number][]>();
+      for (const k of raw.valid.getKeys({ start: [A()], end: [A() + 1] })) byKey.set(`${k[1]}/${k[2]}`, [...(byKey.get(`${k[1]}/${k[2]}`) ?? []), k]);
+      const facts = [...byKey.values()].sort((a, b) => b.length - a.length)[0]!;
+      expect(facts.length).toBeGreaterThanOrEqual(2);
+      raw.valid.putSync(facts.at(-1)!, new Uint8Array([0]));
+    },
+  },
   { name: 'delete a valid-time record', alter: (raw) => void raw.valid.removeSync(firstOf(raw.valid, A()).key) },
   { name: 'move a valid-time record to another valid time', alter: (raw) => { const e = firstOf(raw.valid, A()); raw.valid.removeSync(e.key); raw.valid.putSync([A(), e.key[1], e.key[2], e.key[3] - 1, e.key[4]], e.value); } },
 ];
