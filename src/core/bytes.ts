@@ -28,8 +28,9 @@ export function fromHex(hex: string): Uint8Array {
 
 /** Standard padded base64 of `bytes`. */
 export function toBase64(bytes: Uint8Array): string {
-  // Large inputs: btoa is native and fastest. Small ones (hashes, proofs, salts — most calls) skip
-  // the intermediate binary string: a table lookup per 3 bytes.
+  // Large inputs: btoa is native and fastest. Small ones (hashes, proofs, salts — most calls) are
+  // written as ASCII codes into a scratch buffer and decoded once: one flat string, where building
+  // it by concatenation made a chain of intermediate strings per call (most of a receipt's garbage).
   if (bytes.length > 1024) {
     let binary = '';
     for (let i = 0; i < bytes.length; i += 0x8000) {
@@ -37,25 +38,35 @@ export function toBase64(bytes: Uint8Array): string {
     }
     return btoa(binary);
   }
-  let out = '';
+  const o = base64Scratch;
   const n = bytes.length - (bytes.length % 3);
+  let j = 0;
   for (let i = 0; i < n; i += 3) {
     const v = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
-    out += PAIRS[v >> 12]! + PAIRS[v & 0xfff]!;
+    o[j++] = CODES[v >> 18]!;
+    o[j++] = CODES[(v >> 12) & 63]!;
+    o[j++] = CODES[(v >> 6) & 63]!;
+    o[j++] = CODES[v & 63]!;
   }
-  if (bytes.length - n === 1) {
-    const v = bytes[n]! << 16;
-    out += PAIRS[v >> 12]! + '==';
-  } else if (bytes.length - n === 2) {
-    const v = (bytes[n]! << 16) | (bytes[n + 1]! << 8);
-    out += PAIRS[v >> 12]! + ALPHABET[(v >> 6) & 0x3f]! + '=';
+  const rest = bytes.length - n;
+  if (rest > 0) {
+    const v = (bytes[n]! << 16) | (rest === 2 ? bytes[n + 1]! << 8 : 0);
+    o[j++] = CODES[v >> 18]!;
+    o[j++] = CODES[(v >> 12) & 63]!;
+    o[j++] = rest === 2 ? CODES[(v >> 6) & 63]! : PAD;
+    o[j++] = PAD;
   }
-  return out;
+  return latin1.decode(o.subarray(0, j));
 }
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
-/** Base64 of every 12-bit value: two characters per lookup. */
-const PAIRS: string[] = Array.from({ length: 4096 }, (_, v) => ALPHABET[v >> 6]! + ALPHABET[v & 0x3f]!);
+/** The alphabet's ASCII codes, and '=': what toBase64 writes into its scratch buffer. */
+const CODES = Uint8Array.from(ALPHABET, (c) => c.charCodeAt(0));
+const PAD = 0x3d;
+/** Room for the base64 of the largest input toBase64 encodes by hand (1024 bytes). */
+const base64Scratch = new Uint8Array(1368);
+// ASCII only ever reaches it, so latin1 (windows-1252 in the Encoding Standard) decodes each byte to its own character.
+const latin1 = new TextDecoder('latin1');
 
 /**
  * Decodes standard padded base64. Throws `Error` on any character outside the

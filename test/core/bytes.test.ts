@@ -82,6 +82,11 @@ describe('base64', () => {
       }),
       { numRuns: 300 },
     );
+    // Every padding case, on both sides of the 1 KiB switch to btoa.
+    for (const n of [0, 1, 2, 3, 4, 5, 1021, 1022, 1023, 1024, 1025, 1026]) {
+      const b = Uint8Array.from({ length: n }, (_, i) => (i * 37 + n) & 255);
+      expect(toBase64(b)).toBe(Buffer.from(b).toString('base64'));
+    }
   });
 
   it('fromBase64 accepts a string exactly when it is canonical standard padded base64', () => {
