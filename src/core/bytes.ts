@@ -56,7 +56,7 @@ export function toBase64(bytes: Uint8Array): string {
     o[j++] = rest === 2 ? CODES[(v >> 6) & 63]! : PAD;
     o[j++] = PAD;
   }
-  return latin1.decode(o.subarray(0, j));
+  return latin1.decode((scratchViews[j] ??= o.subarray(0, j)));
 }
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
@@ -65,6 +65,8 @@ const CODES = Uint8Array.from(ALPHABET, (c) => c.charCodeAt(0));
 const PAD = 0x3d;
 /** Room for the base64 of the largest input toBase64 encodes by hand (1024 bytes). */
 const base64Scratch = new Uint8Array(1368);
+/** Views of its first n bytes, made once per length: a view per call was most of what is left of its garbage. */
+const scratchViews: Uint8Array[] = [];
 // ASCII only ever reaches it, so latin1 (windows-1252 in the Encoding Standard) decodes each byte to its own character.
 const latin1 = new TextDecoder('latin1');
 

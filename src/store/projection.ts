@@ -202,16 +202,27 @@ class MemoryProjectionStore implements ProjectionStore {
  * anything is written.
  */
 export class OverlayStore implements ProjectionStore {
+  // Methods, not arrow fields: one overlay is made per write, and fields would be six closures each.
   private readonly states = new Map<string, KeyState>();
   private count: number | undefined;
   constructor(private readonly under: ProjectionStore) {}
-  getState = (tid: number, key: string) => this.states.get(key) ?? this.under.getState(tid, key);
-  putState = (_tid: number, key: string, st: KeyState) => void this.states.set(key, st);
-  putVersion = () => {};
+  getState(tid: number, key: string): KeyState | undefined {
+    return this.states.get(key) ?? this.under.getState(tid, key);
+  }
+  putState(_tid: number, key: string, st: KeyState): void {
+    this.states.set(key, st);
+  }
+  putVersion(): void {}
   // Nothing is written, so the links need not be found.
-  indexFact = (_tid: number, _key: string, _epoch: number, at: FactRef) => linkTo(at.seq, undefined, undefined);
-  getCount = (tid: number) => this.count ?? this.under.getCount(tid);
-  putCount = (_tid: number, n: number) => void (this.count = n);
+  indexFact(_tid: number, _key: string, _epoch: number, at: FactRef): FactLinks {
+    return linkTo(at.seq, undefined, undefined);
+  }
+  getCount(tid: number): number {
+    return this.count ?? this.under.getCount(tid);
+  }
+  putCount(_tid: number, n: number): void {
+    this.count = n;
+  }
 }
 
 /** The projection's databases and its fold. */
