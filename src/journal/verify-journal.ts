@@ -24,6 +24,8 @@ import { IncrementalTree } from '../core/merkle.js';
 import { verifyNote } from '../core/note.js';
 import { fastHashing } from './fast-hashing.js';
 import { keyspaceOf, type Journal } from './journal.js';
+import type { Storage } from './storage.js';
+import type { Database } from 'lmdb';
 import { SignatureChecks } from './signature-checks.js';
 import { nodeVerify } from './signing-keys.js';
 
@@ -133,25 +135,22 @@ function scanJournal(journal: Journal, name: string, tid: number, signatures: Si
     return undefined;
   };
 
-  const payloads = storage.payloads.getRange({ start: [tid, 0], end: [tid, Number.MAX_SAFE_INTEGER] })[Symbol.iterator]();
+  const read = readersOf(storage);
+  const payloads = read.payloads.getRange({ start: [tid, 0], end: [tid, Number.MAX_SAFE_INTEGER] })[Symbol.iterator]();
   let nextPayload = payloads.next();
   const nodes = new NodeCursors(journal, tid);
 
-  for (const { key, value } of storage.events.getRange({ start: [tid, 0], end: [tid, Number.MAX_SAFE_INTEGER] })) {
+  for (const { key, value: event } of read.events.getRange({ start: [tid, 0], end: [tid, Number.MAX_SAFE_INTEGER] })) {
     const seq = (key as [number, number])[1];
     if (seq !== checked) return failAt(checked, 'seq_gap', `expected event ${checked}, found ${seq}`);
-    let h: EventHeader;
-    try {
-      h = decodeHeader(value);
-    } catch (err) {
-      return failAt(seq, 'header_malformed', `event ${seq}: ${(err as Error).message}`);
-    }
+    const h = event.header;
+    if (!h) return failAt(seq, 'header_malformed', `event ${seq}: ${event.error}`);
     if (h.journal !== name) return failAt(seq, 'wrong_journal', `event ${seq} claims journal ${h.journal}`);
     // A header stored at another position (events dropped and renumbered, or reordered) is a gap in the sequence.
     if (h.seq !== seq) return failAt(seq, 'seq_gap', `the event stored at ${seq} claims seq ${h.seq}`);
     if (!bytesEqual(h.prev, prev)) return failAt(seq, 'chain_broken', `event ${seq} does not chain to event ${seq - 1}`);
     if (h.time < lastTime) return failAt(seq, 'time_regressed', `event ${seq} time goes back`);
-    const hash = eventHash(value);
+    const { hash } = event;
     const leaf = hasher.leaf(hash);
     const ks = keyspaceOf(h.op);
     const mapKey = ks + h.key;
@@ -175,11 +174,12 @@ function scanJournal(journal: Journal, name: string, tid: number, signatures: Si
       return failAt((nextPayload.value.key as [number, number])[1], 'payload_mismatch', 'a payload is stored for a seq with no event');
     }
     if (!nextPayload.done && (nextPayload.value.key as [number, number])[1] === seq) {
-      const stored = nextPayload.value.value;
-      if (h.payload === null || stored.length < SALT_LENGTH || !bytesEqual(payloadCommitment(stored.subarray(0, SALT_LENGTH), stored.subarray(SALT_LENGTH)), h.payload)) {
+      const { commitment } = nextPayload.value.value;
+      if (h.payload === null || commitment === null || !bytesEqual(commitment, h.payload)) {
         return failAt(seq, 'payload_mismatch', `payload of event ${seq} does not match its commitment`);
       }
-      if (h.op === 'erase') accountErased(missingPayloads, mapKey, seq, stored.subarray(SALT_LENGTH));
+      // Erase events are rare: their payload is read again rather than copied out of every payload.
+      if (h.op === 'erase') accountErased(missingPayloads, mapKey, seq, storage.payloads.get([tid, seq])!.subarray(SALT_LENGTH));
       nextPayload = payloads.next();
     } else if (h.payload !== null) {
       // Absent: fine only if a later erase event of this key names this seq.
@@ -224,6 +224,57 @@ function scanJournal(journal: Journal, name: string, tid: number, signatures: Si
   if (indexed !== checked) return failAt(checked, 'index_mismatch', `the key index holds ${indexed - checked} entries no event accounts for`);
   opts.onProgress?.(checked);
   return { ok: true, checked, checkpoints: cpCount };
+}
+
+/** An event as the re-check reads it: its hash, and its header or why its bytes are not one. */
+interface CheckedEvent {
+  hash: Uint8Array;
+  header: EventHeader | undefined;
+  error: string | undefined;
+}
+
+/** A stored payload as the re-check reads it: the commitment of its salt and bytes, or null when shorter than a salt. */
+interface CheckedPayload {
+  commitment: Uint8Array | null;
+}
+
+const readers = new WeakMap<Storage, { events: Database<CheckedEvent, [number, number]>; payloads: Database<CheckedPayload, [number, number]> }>();
+
+/**
+ * Handles on the events and payloads databases that hash and decode each
+ * record inside the cursor's step, straight from LMDB's read buffer: the
+ * re-check needs what the bytes hash and decode to, not a copy of them.
+ */
+function readersOf(storage: Storage) {
+  let r = readers.get(storage);
+  if (!r) {
+    // A custom encoder is a documented database option of lmdb-js that its typings list only for the root.
+    const reader = <V>(name: string, decode: (bytes: Uint8Array) => V) =>
+      storage.root.openDB<V, [number, number]>({
+        name,
+        encoder: {
+          encode: () => {
+            throw new Error(`${name} are written as bytes`);
+          },
+          decode: (bytes: Uint8Array) => decode(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length)),
+        },
+      } as import('lmdb').DatabaseOptions & { name: string });
+    r = {
+      events: reader('events', (bytes): CheckedEvent => {
+        const hash = eventHash(bytes);
+        try {
+          return { hash, header: decodeHeader(bytes), error: undefined };
+        } catch (err) {
+          return { hash, header: undefined, error: (err as Error).message };
+        }
+      }),
+      payloads: reader('payloads', (bytes): CheckedPayload => ({
+        commitment: bytes.length < SALT_LENGTH ? null : payloadCommitment(bytes.subarray(0, SALT_LENGTH), bytes.subarray(SALT_LENGTH)),
+      })),
+    };
+    readers.set(storage, r);
+  }
+  return r;
 }
 
 /**
