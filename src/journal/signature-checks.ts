@@ -104,6 +104,8 @@ class SignatureWorker {
 
   /** Chunks sent and not yet answered, by every re-check in this process. */
   backlog(): number {
+    // Answered chunks are dropped here too, so a re-check that stopped early (it threw) leaves no phantom backlog.
+    for (const answer of this.held) if (Atomics.load(answer, 0) !== PENDING) this.held.delete(answer);
     return this.held.size;
   }
 
@@ -130,6 +132,11 @@ class SignatureWorker {
     if (Atomics.load(answer, 0) !== PENDING) this.held.delete(answer);
   }
 
+  /** Ends the worker; what it held is marked lost. The next chunk starts a new one. */
+  async stop(): Promise<void> {
+    await this.worker?.terminate();
+  }
+
   private start(): Worker {
     if (this.worker) return this.worker;
     const w = new Worker(WORKER_SOURCE, { eval: true });
@@ -151,6 +158,14 @@ class SignatureWorker {
 
 const shared = new SignatureWorker();
 
+/**
+ * Ends the process's signature worker, as a crash of it would: checks it
+ * held are redone on the calling thread. For tests and for shutdown.
+ */
+export function stopSignatureWorker(): Promise<void> {
+  return shared.stop();
+}
+
 // Node 20 has Atomics.waitAsync; the ES2022 lib the project compiles against does not declare it yet.
 const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number): { value: Promise<string> | string } }).waitAsync;
 
@@ -164,8 +179,11 @@ const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v
  * chunk itself, which also shares the signatures out between both cores.
  */
 export class SignatureChecks {
-  /** Where the checks queued so far were sent: inline, to the worker, or checked here in chunks while the worker was behind. */
-  readonly counts = { inline: 0, worker: 0, here: 0 };
+  /**
+   * Where the checks queued so far were sent: inline, to the worker, or checked here in chunks while the
+   * worker was behind; `redone` counts those the worker took and lost (it died), checked here again.
+   */
+  readonly counts = { inline: 0, worker: 0, here: 0, redone: 0 };
   private chunk: SignatureCheck[] = [];
   private readonly sent: QueuedChunk[] = [];
   private failure: number | undefined;
@@ -227,6 +245,7 @@ export class SignatureChecks {
         const state = Atomics.load(answer, 0);
         if (state === PENDING) return;
         shared.release(answer);
+        if (state === LOST) this.counts.redone += checks.length;
         this.failure = state === LOST ? this.checkHere(checks) : checks.find((_, i) => answer[1 + i] !== 1)?.tag;
       }
       this.sent.shift();

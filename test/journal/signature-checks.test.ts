@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromBase64, toBase64 } from '../../src/core/bytes.js';
-import { SignatureChecks, type SignatureCheck } from '../../src/journal/signature-checks.js';
+import { SignatureChecks, stopSignatureWorker, type SignatureCheck } from '../../src/journal/signature-checks.js';
 import { nodeSigner, nodeVerify } from '../../src/journal/signing-keys.js';
 import { verifyJournal } from '../../src/journal/verify-journal.js';
 import { Tally } from '../../src/store/tally.js';
@@ -47,6 +47,7 @@ describe('SignatureChecks', () => {
     expect(counts.worker).toBeGreaterThan(0);
     expect(counts.here).toBeGreaterThan(0);
     expect(counts.inline + counts.worker + counts.here).toBe(3000);
+    expect(counts.redone).toBe(0);
   });
 
   it('names the first failing check in order, wherever it was answered', async () => {
@@ -60,6 +61,20 @@ describe('SignatureChecks', () => {
       }),
       { numRuns: 6 },
     );
+  });
+
+  it('redoes on this thread the checks a dead worker held', async () => {
+    const all = checks(300, new Set([100, 280]));
+    const q = new SignatureChecks(nodeVerify, 0);
+    for (const c of all) q.add(c);
+    // Killed with its one chunk in hand: those answers never come, and must not pass or be waited for forever.
+    await stopSignatureWorker();
+    expect(await q.firstFailure()).toBe(100);
+    expect(q.counts.redone).toBe(256);
+    // A new worker serves the next re-check.
+    const next = await firstFailure(checks(600, new Set([550])), 0);
+    expect(next.first).toBe(550);
+    expect(next.counts.worker).toBeGreaterThan(0);
   });
 
   it('stops at once when an inline check fails', async () => {
