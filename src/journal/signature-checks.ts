@@ -142,8 +142,10 @@ class SignatureWorker {
     const w = new Worker(WORKER_SOURCE, { eval: true });
     if (this.waiters === 0) w.unref();
     const lost = (): void => {
-      // A dead worker answers nothing more: mark what it held lost (redone by the caller); the next chunk starts a new one.
-      if (this.worker === w) this.worker = undefined;
+      // A dead worker answers nothing more: mark what it held lost (redone by the caller); the next chunk starts a
+      // new one. Once only: 'error' is followed by 'exit', and by then `held` may hold a new worker's chunks.
+      if (this.worker !== w) return;
+      this.worker = undefined;
       for (const answer of this.held) {
         if (Atomics.compareExchange(answer, 0, PENDING, LOST) === PENDING) Atomics.notify(answer, 0);
       }
