@@ -8,10 +8,10 @@
  */
 import { fromBase64, isWellFormed, toBase64, utf8Length } from './bytes.js';
 import { decodeCanonical } from './codec.js';
-import { decodeFlat, decodeStored, encodeFlat, type FlatRecord } from './flat-record.js';
+import { decodeStored, encodeFlat, type FlatRecord } from './flat-record.js';
 import { badRequest } from './errors.js';
 import { HASH_LENGTH } from './hash.js';
-import { readHeader } from './header-reader.js';
+import { readHeader } from './stored-value.js';
 
 /** Header format version. */
 export const FORMAT_VERSION = 1;
@@ -180,15 +180,14 @@ export function encodeHeader(h: EventHeader): Uint8Array {
  */
 export function decodeHeader(bytes: Uint8Array): EventHeader {
   // justifies: INV-CANONICAL-BYTES
-  // Fast paths: what readHeader accepts is a canonical map of exactly the header's fields, and a flat
-  // map read in canonical mode is canonical; anything else takes the general strict decoder, which
-  // re-encodes and names what is wrong.
+  // Fast path: what readHeader accepts is a canonical map of exactly the header's fields. Anything else
+  // takes the general strict decoder, which re-encodes and names what is wrong.
   const fast = readHeader(bytes);
   if (fast) {
     assertHeaderValues(fast);
     return fast;
   }
-  const value = decodeFlat(bytes, true) ?? decodeCanonical(bytes);
+  const value = decodeCanonical(bytes);
   if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Uint8Array) {
     throw badRequest('header must be a CBOR map');
   }

@@ -182,13 +182,11 @@ const recordNames: KeyNames = [];
  * Decodes a flat record, or returns undefined for anything that is not a
  * map of text keys to safe integers, booleans, null, text or bytes (the
  * caller then uses the general decoder). It reads through the stored-value
- * decoder and checks the shape. With `canonicalOnly` it also returns
- * undefined for bytes that are not exactly the record's canonical encoding
- * (key order, minimal heads, no floats), so a strict caller needs no
- * re-encoding. Byte strings are copies, never views of `bytes`.
+ * decoder and checks the shape; it does not check canonical form. Byte
+ * strings are copies, never views of `bytes`.
  */
-export function decodeFlat(bytes: Uint8Array, canonicalOnly = false): FlatRecord | undefined {
-  const v = decodeStoredValue(bytes, recordNames, canonicalOnly);
+export function decodeFlat(bytes: Uint8Array): FlatRecord | undefined {
+  const v = decodeStoredValue(bytes, recordNames);
   if (v === undefined || v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array) return undefined;
   for (const k in v) {
     const x = v[k];

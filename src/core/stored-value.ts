@@ -11,15 +11,16 @@
  * indefinite lengths, other float widths, NaN, ±Infinity, big integers,
  * malformed UTF-8, duplicate or `__proto__` keys, deep nesting, trailing
  * bytes), so the caller falls back to cborg and keeps its exact behaviour
- * on odd input. Heads are always checked to be minimal; with `canonical`
- * it also requires map keys in canonical order and refuses floats, so that
- * whatever it accepts is exactly what the canonical encoder writes (other
- * callers that need canonical form use decodeCanonical, which re-encodes).
+ * on odd input. Heads are always checked to be minimal; it does not
+ * check canonical form otherwise (callers that need it use decodeCanonical).
  * test/core/stored-value.test.ts checks that it agrees with cborg on random
- * values and random bytes, and that canonical mode accepts nothing whose
- * re-encoding differs.
+ * values and random bytes.
+ *
+ * {@link readHeader} reads an event header through the same heads and
+ * texts, walking the header's one fixed layout.
  */
 import type { CborValue } from './codec.js';
+import type { EventHeader, Op } from './event.js';
 
 const fatalDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -32,8 +33,6 @@ let pos = 0;
 let arg = 0;
 /** Set when the input leaves the subset; the result is then discarded. */
 let bail = false;
-/** Canonical mode: keys in canonical order, no floats (see the file comment). */
-let canonical = false;
 
 const EMPTY = new Uint8Array(0);
 const f64 = new Float64Array(1);
@@ -46,9 +45,8 @@ const BIG_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 0;
  * @param keyNames the key-name cache to use: a kind of record that repeats
  * its keys keeps its own, so other values do not evict them.
  */
-export function decodeStoredValue(bytes: Uint8Array, keyNames: KeyNames = dataNames, canonicalOnly = false): CborValue | undefined {
+export function decodeStoredValue(bytes: Uint8Array, keyNames: KeyNames = dataNames): CborValue | undefined {
   namesAt = keyNames;
-  canonical = canonicalOnly;
   // A plain view, so that slices are plain copies (a Buffer's slices are views or Buffers); `length`, not
   // `byteLength`, because LMDB's reusable read buffer (getBinaryFast) carries the value's size as its length.
   src = bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
@@ -175,16 +173,8 @@ function readValue(depth: number): CborValue {
       const n = arg;
       if (n > src.length - pos) return fail();
       const out: { [key: string]: CborValue } = {};
-      let prevAt = -1;
-      let prevLen = 0;
       for (let i = 0; i < n && !bail; i++) {
         if (readHead() !== 3) return fail();
-        if (canonical) {
-          // Canonical key order: shorter encodings first, then bytewise; strictly rising, so no duplicates.
-          if (prevAt >= 0 && !keyAfter(prevAt, prevLen, pos, arg)) return fail();
-          prevAt = pos;
-          prevLen = arg;
-        }
         const name = readName(i, arg);
         if (name === undefined || name === '__proto__' || Object.hasOwn(out, name)) return fail();
         out[name] = readValue(depth + 1);
@@ -192,8 +182,7 @@ function readValue(depth: number): CborValue {
       return out;
     }
     case 7: {
-      // The canonical encoder writes integral numbers as integers; a float reading is left to the re-encoding check.
-      if (canonical || pos + 8 > src.length) return fail();
+      if (pos + 8 > src.length) return fail();
       // Big-endian on the wire; through a scratch word rather than a DataView per decode.
       for (let i = 0; i < 8; i++) f64Bytes[BIG_ENDIAN ? i : 7 - i] = src[pos + i]!;
       const f = f64[0]!;
@@ -205,18 +194,99 @@ function readValue(depth: number): CborValue {
   }
 }
 
-/** True when the key text at `b` (`bLen` bytes) sorts after the one at `a` in canonical order. */
-function keyAfter(a: number, aLen: number, b: number, bLen: number): boolean {
-  if (bLen !== aLen) return bLen > aLen;
-  if (b + bLen > src.length) return false;
-  for (let i = 0; i < aLen; i++) {
-    const d = src[b + i]! - src[a + i]!;
-    if (d !== 0) return d > 0;
-  }
-  return false;
-}
-
 function fail(): null {
   bail = true;
+  return null;
+}
+
+// ---- event headers ------------------------------------------------------------
+
+/** The header's keys in canonical order (shorter first, then bytewise), each as its CBOR text encoding. */
+const HEADER_KEYS = ['v', 'op', 'fmt', 'key', 'seq', 'prev', 'time', 'actor', 'journal', 'keyPrev', 'payload', 'validFrom'].map((k) =>
+  Uint8Array.of(0x60 | k.length, ...Array.from(k, (c) => c.charCodeAt(0))),
+);
+/** Op, actor and journal repeat from header to header: their texts are cached by position like map keys. */
+const headerTexts: KeyNames = [];
+
+/**
+ * The event header in `bytes` when they are a canonical header map, else
+ * undefined. `verify()` and `rebuild()` decode every header of a journal,
+ * and a header is always the same map: twelve fields, keys in canonical
+ * order, each value of one type. This walks exactly that layout and gives
+ * up at the first byte that differs from it (another field set or order, a
+ * non-minimal head, a wrong type, a byte string that is not 32 bytes,
+ * malformed UTF-8, trailing bytes). So whatever it accepts is the canonical
+ * encoding of a map with exactly the header's fields, which the general
+ * decoders would also accept and decode to the same object; anything else is
+ * left to them and keeps their verdict and messages (checked on random and
+ * corrupted headers in test/core/stored-value.test.ts). Values are not
+ * checked beyond their CBOR type: `decodeHeader` applies the header's rules.
+ * Byte fields are copies, so `bytes` may be a reusable buffer.
+ */
+export function readHeader(bytes: Uint8Array): EventHeader | undefined {
+  namesAt = headerTexts;
+  // As in decodeStoredValue: a plain view, and `length` for LMDB's reusable buffer.
+  src = bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
+  pos = 0;
+  bail = false;
+  try {
+    if (src[pos++] !== 0xac) return undefined; // a map of 12
+    const v = headerInt(0);
+    const op = headerText(1, 0);
+    const fmt = headerInt(2);
+    const key = headerText(3);
+    const seq = headerInt(4);
+    const prev = headerHash(5, false);
+    const time = headerInt(6);
+    const actor = headerText(7, 1);
+    const journal = headerText(8, 2);
+    const keyPrev = headerHash(9, true);
+    const payload = headerHash(10, true);
+    const validFrom = headerInt(11);
+    if (bail || pos !== src.length) return undefined;
+    // One literal in the encoder's field order: every header read gets the same object shape.
+    return { fmt, journal, seq, time, op: op as Op, key, prev: prev!, keyPrev, payload, v, validFrom, actor };
+  } finally {
+    src = EMPTY;
+  }
+}
+
+/** Steps over key `i` of the header layout, or fails. */
+function headerKey(i: number): void {
+  const want = HEADER_KEYS[i]!;
+  for (let j = 0; j < want.length; j++) {
+    if (src[pos + j] !== want[j]) {
+      fail();
+      return;
+    }
+  }
+  pos += want.length;
+}
+
+function headerInt(i: number): number {
+  headerKey(i);
+  if (!bail && readHead() === 0) return arg;
+  fail();
+  return 0;
+}
+
+/** A text value; with a cache slot, a repeated text is recognised by its bytes (see readName). */
+function headerText(i: number, slot = -1): string {
+  headerKey(i);
+  const t = !bail && readHead() === 3 ? (slot >= 0 ? readName(slot, arg) : readText(arg)) : undefined;
+  if (t !== undefined) return t;
+  fail();
+  return '';
+}
+
+function headerHash(i: number, nullable: boolean): Uint8Array | null {
+  headerKey(i);
+  if (bail) return null;
+  if (nullable && src[pos] === 0xf6) {
+    pos++;
+    return null;
+  }
+  if (readHead() === 2 && arg === 32 && pos + 32 <= src.length) return src.slice(pos, (pos += 32));
+  fail();
   return null;
 }

@@ -2,8 +2,11 @@ import { decode, encode } from 'cborg';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { utf8Length } from '../../src/core/bytes.js';
-import { decodeTrusted, encodeCanonical, type CborValue } from '../../src/core/codec.js';
-import { decodeStoredValue } from '../../src/core/stored-value.js';
+import { decodeCanonical, decodeTrusted, encodeCanonical, type CborValue } from '../../src/core/codec.js';
+import { TallyError } from '../../src/core/errors.js';
+import { assertHeader, decodeHeader, decodeStoredHeader, encodeHeader, OPS, type EventHeader } from '../../src/core/event.js';
+import { decodeStored } from '../../src/core/flat-record.js';
+import { decodeStoredValue, readHeader } from '../../src/core/stored-value.js';
 
 const cborgDecode = (b: Uint8Array): unknown => decode(b, { strict: true, allowIndefinite: false, allowUndefined: false, allowNaN: false, allowInfinity: false, allowBigInt: false, rejectDuplicateMapKeys: true });
 
@@ -102,57 +105,6 @@ describe('decodeStoredValue', () => {
   });
 });
 
-describe('decodeStoredValue in canonical mode', () => {
-  /** Canonical encodings with one byte changed, inserted or dropped: mostly non-canonical or malformed. */
-  const mutated = fc.tuple(withBytes, fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('flip', 'insert', 'drop', 'swap')).map(([v, at, b, how]) => {
-    const bytes = encodeCanonical(v);
-    const i = bytes.length === 0 ? 0 : at % bytes.length;
-    if (how === 'flip') bytes[i] = b;
-    if (how === 'insert') return Uint8Array.from([...bytes.subarray(0, i), b, ...bytes.subarray(i)]);
-    if (how === 'drop') return Uint8Array.from([...bytes.subarray(0, i), ...bytes.subarray(i + 1)]);
-    if (how === 'swap' && i + 1 < bytes.length) [bytes[i], bytes[i + 1]] = [bytes[i + 1]!, bytes[i]!];
-    return bytes;
-  });
-
-  it('accepts nothing whose canonical re-encoding differs: random bytes and mutated encodings', () => {
-    const sound = (bytes: Uint8Array) => {
-      const v = decodeStoredValue(bytes, undefined, true);
-      if (v !== undefined) expect([...encodeCanonical(v)], Buffer.from(bytes).toString('hex')).toEqual([...bytes]);
-    };
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), sound), { numRuns: 20_000 });
-    fc.assert(fc.property(mutated, sound), { numRuns: 20_000 });
-  });
-
-  it('accepts the canonical encoding of every value without floats', () => {
-    fc.assert(
-      fc.property(withBytes, (v) => {
-        const bytes = encodeCanonical(v);
-        const got = decodeStoredValue(bytes, undefined, true);
-        const floats = (x: unknown): boolean =>
-          typeof x === 'number' ? !Number.isSafeInteger(x) || Object.is(x, -0) : x !== null && typeof x === 'object' && !(x instanceof Uint8Array) && Object.values(x).some(floats);
-        // Floats are left to the re-encoding check, and "__proto__" keys to cborg.
-        if (got === undefined) expect(floats(v) || JSON.stringify(v).includes('__proto__'), Buffer.from(bytes).toString('hex')).toBe(true);
-        else expect([...encodeCanonical(got)]).toEqual([...bytes]);
-      }),
-      { numRuns: 2000 },
-    );
-  });
-
-  it('refuses keys out of canonical order, an integral float and a long head, which the lenient mode reads', () => {
-    const cases: [string, string][] = [
-      ['keys by length then bytes: "bb" before "a"', 'a2' + '626262' + '01' + '6161' + '02'],
-      ['keys bytewise out of order', 'a2' + '6162' + '01' + '6161' + '02'],
-      ['1.0 as a float64', 'a1' + '6161' + 'fb3ff0000000000000'],
-      ['0 in a two-byte head', 'a1' + '6161' + '1800'],
-    ];
-    for (const [name, hex] of cases) {
-      const bytes = Uint8Array.from(Buffer.from(hex, 'hex'));
-      expect(decodeStoredValue(bytes, undefined, true), name).toBeUndefined();
-    }
-    expect(decodeStoredValue(Uint8Array.from(Buffer.from('a2626262016161' + '02', 'hex')))).toEqual({ bb: 1, a: 2 });
-  });
-});
-
 describe('text that starts with U+FEFF', () => {
   it('survives every decoder, so a receipt of such data verifies (cborg alone drops the mark)', async () => {
     const { decodeCanonical, encodeData } = await import('../../src/core/codec.js');
@@ -179,5 +131,114 @@ describe('utf8Length', () => {
       }),
       { numRuns: 5000 },
     );
+  });
+});
+
+const hash32 = fc.uint8Array({ minLength: 32, maxLength: 32 });
+const text = fc.oneof(fc.string({ minLength: 1, maxLength: 40 }), fc.string({ unit: 'grapheme', minLength: 1, maxLength: 12 }), fc.constantFrom('admin', 'user:000001', 'é', '日本'));
+const safeInt = fc.oneof(fc.integer({ min: 0, max: 30 }), fc.integer({ min: 0, max: 70_000 }), fc.maxSafeNat());
+
+const headerArb: fc.Arbitrary<EventHeader> = fc.record({
+  fmt: fc.constant(1),
+  journal: fc.stringMatching(/^[a-z][a-z0-9-]{0,20}$/),
+  seq: safeInt,
+  time: safeInt,
+  op: fc.constantFrom(...OPS),
+  key: text,
+  prev: hash32,
+  keyPrev: fc.option(hash32, { nil: null }),
+  payload: fc.option(hash32, { nil: null }),
+  v: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+  validFrom: safeInt,
+  actor: fc.oneof(fc.constant('admin'), text),
+});
+
+/** decodeHeader without the layout reader: the strict decoder, then the header's rules. */
+function generalDecodeHeader(bytes: Uint8Array): EventHeader {
+  const value = decodeCanonical(bytes);
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Uint8Array) throw new TallyError('bad_request', 'not a map');
+  assertHeader(value as unknown as EventHeader);
+  return value as unknown as EventHeader;
+}
+
+function verdict(f: () => EventHeader): { ok: true; h: EventHeader } | { ok: false; code: string } {
+  try {
+    return { ok: true, h: f() };
+  } catch (err) {
+    return { ok: false, code: err instanceof TallyError ? err.code : `not a TallyError: ${String(err)}` };
+  }
+}
+
+/** One corruption of `bytes`: a flipped bit, a changed byte, a cut, an insertion or a removal. */
+const corrupted = (bytes: Uint8Array) =>
+  fc.oneof(
+    fc.tuple(fc.nat(bytes.length - 1), fc.integer({ min: 0, max: 7 })).map(([i, bit]) => {
+      const b = bytes.slice();
+      b[i]! ^= 1 << bit;
+      return b;
+    }),
+    fc.tuple(fc.nat(bytes.length - 1), fc.integer({ min: 0, max: 255 })).map(([i, v]) => {
+      const b = bytes.slice();
+      b[i] = v;
+      return b;
+    }),
+    fc.nat(bytes.length).map((n) => bytes.slice(0, n)),
+    fc.tuple(fc.nat(bytes.length), fc.integer({ min: 0, max: 255 })).map(([i, v]) => Uint8Array.of(...bytes.subarray(0, i), v, ...bytes.subarray(i))),
+    fc.nat(bytes.length - 1).map((i) => Uint8Array.of(...bytes.subarray(0, i), ...bytes.subarray(i + 1))),
+  );
+
+/*
+ * readHeader, the header layout reader, against the general decoders: on
+ * valid headers it returns what they return; on corrupted bytes it accepts
+ * only what the strict canonical decoder accepts as the same object, so
+ * decodeHeader's verdict (header or error code) is what it is without it.
+ */
+describe('readHeader', () => {
+  it('reads every valid header as the general decoders do', () => {
+    fc.assert(
+      fc.property(headerArb, (h) => {
+        const bytes = encodeHeader(h);
+        const fast = readHeader(bytes);
+        expect(fast).toEqual(h);
+        expect(fast).toEqual(decodeStored(bytes));
+        expect(decodeHeader(bytes)).toEqual(generalDecodeHeader(bytes));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('accepts a corrupted header only when the strict decoder reads the same map, and leaves decodeHeader\'s verdict unchanged', () => {
+    let accepted = 0;
+    fc.assert(
+      fc.property(
+        headerArb.chain((h) => corrupted(encodeHeader(h))),
+        (bytes) => {
+          const fast = readHeader(bytes);
+          if (fast) {
+            accepted++;
+            expect(decodeCanonical(bytes)).toEqual(fast);
+          }
+          expect(verdict(() => decodeHeader(bytes))).toEqual(verdict(() => generalDecodeHeader(bytes)));
+        },
+      ),
+      { numRuns: 3000 },
+    );
+    // Some corruptions only change a value (a digit of the seq, a letter of the key): those must still be read.
+    expect(accepted).toBeGreaterThan(0);
+  });
+
+  it('copies byte fields out of a reusable buffer', () => {
+    const h: EventHeader = { fmt: 1, journal: 'acme', seq: 3, time: 5, op: 'set', key: 'k', prev: new Uint8Array(32).fill(1), keyPrev: new Uint8Array(32).fill(2), payload: new Uint8Array(32).fill(3), v: 1, validFrom: 5, actor: 'admin' };
+    const buf = Buffer.from(encodeHeader(h));
+    const read = decodeStoredHeader(buf);
+    buf.fill(0);
+    expect(read).toEqual(h);
+  });
+
+  it('does not carry a repeated text over to a header whose text differs', () => {
+    const base: EventHeader = { fmt: 1, journal: 'acme', seq: 0, time: 1, op: 'set', key: 'a', prev: new Uint8Array(32), keyPrev: null, payload: null, v: 1, validFrom: 1, actor: 'alice' };
+    for (const h of [base, { ...base, actor: 'alicia', journal: 'acme2', op: 'log' as const }, { ...base, actor: 'alic' }, base]) {
+      expect(readHeader(encodeHeader(h))).toEqual(h);
+    }
   });
 });
