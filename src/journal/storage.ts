@@ -65,6 +65,12 @@ export interface Storage {
   readonly keyIndex: Database<Uint8Array, [number, string, string, number]>;
   /** Opens another named database in the same environment (for upper layers). */
   openDB<V, K extends import('lmdb').Key>(name: string, encoding: 'binary' | 'msgpack' | 'string'): Database<V, K>;
+  /**
+   * Another handle on a byte-valued database whose reads return
+   * `decode(bytes)`, run inside the read on LMDB's reusable buffer: no copy
+   * of the bytes is made (`decode` must copy what it keeps). Read-only.
+   */
+  openDecoded<V, K extends import('lmdb').Key>(name: string, decode: (bytes: Uint8Array) => V): Database<V, K>;
   close(): Promise<void>;
 }
 
@@ -91,26 +97,30 @@ export function openStorage(dir: string, opts: StorageOptions = {}): Storage {
   });
   const db = <V, K extends import('lmdb').Key>(name: string, encoding: 'binary' | 'msgpack' | 'string') =>
     root.openDB<V, K>({ name, encoding });
+  const openDecoded = <V, K extends import('lmdb').Key>(name: string, decode: (bytes: Uint8Array) => V) =>
+    // A custom encoder is a documented database option of lmdb-js that its typings list only for the root.
+    root.openDB<V, K>({
+      name,
+      encoder: {
+        encode: () => {
+          throw new Error(`"${name}" is read-only through a decoding handle`);
+        },
+        // A plain view of exactly the value: LMDB's reusable buffer carries the value's size as its `length`.
+        decode: (bytes: Uint8Array) => decode(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length)),
+      },
+    } as import('lmdb').DatabaseOptions & { name: string });
   return {
     root,
     tenants: db('tenants', 'msgpack'),
     heads: db('heads', 'msgpack'),
     events: db('events', 'binary'),
-    // A custom encoder is a documented database option of lmdb-js that its typings list only for the root.
-    headers: root.openDB<EventHeader, [number, number]>({
-      name: 'events',
-      encoder: {
-        encode: () => {
-          throw new Error('headers are written as bytes, through `events`');
-        },
-        decode: (bytes: Uint8Array) => decodeStoredHeader(bytes),
-      },
-    } as import('lmdb').DatabaseOptions & { name: string }),
+    headers: openDecoded('events', decodeStoredHeader),
     payloads: db('payloads', 'binary'),
     nodes: db('nodes', 'binary'),
     checkpoints: db('checkpoints', 'string'),
     keyIndex: db('key-index', 'binary'),
     openDB: db,
+    openDecoded,
     close: () => root.close(),
   };
 }

@@ -248,19 +248,8 @@ const readers = new WeakMap<Storage, { events: Database<CheckedEvent, [number, n
 function readersOf(storage: Storage) {
   let r = readers.get(storage);
   if (!r) {
-    // A custom encoder is a documented database option of lmdb-js that its typings list only for the root.
-    const reader = <V>(name: string, decode: (bytes: Uint8Array) => V) =>
-      storage.root.openDB<V, [number, number]>({
-        name,
-        encoder: {
-          encode: () => {
-            throw new Error(`${name} are written as bytes`);
-          },
-          decode: (bytes: Uint8Array) => decode(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length)),
-        },
-      } as import('lmdb').DatabaseOptions & { name: string });
     r = {
-      events: reader('events', (bytes): CheckedEvent => {
+      events: storage.openDecoded('events', (bytes): CheckedEvent => {
         const hash = eventHash(bytes);
         try {
           return { hash, header: decodeHeader(bytes), error: undefined };
@@ -268,7 +257,7 @@ function readersOf(storage: Storage) {
           return { hash, header: undefined, error: (err as Error).message };
         }
       }),
-      payloads: reader('payloads', (bytes): CheckedPayload => ({
+      payloads: storage.openDecoded('payloads', (bytes): CheckedPayload => ({
         commitment: bytes.length < SALT_LENGTH ? null : payloadCommitment(bytes.subarray(0, SALT_LENGTH), bytes.subarray(SALT_LENGTH)),
       })),
     };
