@@ -3,7 +3,7 @@
  *
  * A journal signs one checkpoint per committed batch, so a journal written
  * by small batches holds a checkpoint every few events, and OpenSSL's
- * Ed25519 check (about 145 µs here) cost as much as re-hashing the events
+ * Ed25519 check of each cost about as much as re-hashing the events
  * themselves. `verify()` hashes on the main thread and hands signatures to
  * one worker in chunks. It reads their verdicts from shared memory, so the
  * main thread never has to yield, and the reported failure is still the

@@ -42,7 +42,7 @@ describe('SignatureChecks', () => {
   it('passes when every signature verifies, through the worker and on this thread', async () => {
     const { first, counts } = await firstFailure(checks(3000, new Set()), 100);
     expect(first).toBeUndefined();
-    // A chunk takes the worker ~256 × 145 µs; this thread queues one in far less, so the backlog fills and it checks some itself.
+    // A chunk is 256 signature checks for the worker; this thread queues one in far less time, so the backlog fills and it checks some itself.
     expect(counts.inline).toBe(100);
     expect(counts.worker).toBeGreaterThan(0);
     expect(counts.here).toBeGreaterThan(0);
