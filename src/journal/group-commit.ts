@@ -3,11 +3,19 @@
  * transaction and one fsync, and are acknowledged only after that
  * transaction is durable.
  *
- * Requests queue here; one transaction runs at a time. While it commits,
- * new requests queue up and form the next batch, so under load batches grow
- * and the cost of an fsync is shared. With lmdb-js's overlappingSync the
- * next batch is built while the previous one is flushed; each batch is
- * acknowledged from `flushed`, which resolves in commit order.
+ * Requests queue here and are drained in the next event-loop turn, so
+ * every request issued in one turn joins the same batch; under load
+ * batches grow and the cost of an fsync is shared.
+ *
+ * A batch runs as a synchronous transaction on the calling thread: LMDB
+ * commits it and syncs it to disk before `transactionSync` returns. An
+ * asynchronous transaction would run the same callback on the main thread
+ * anyway, but only after two hand-offs to and from lmdb-js's writer
+ * thread, and with one appender those hand-offs cost more than the
+ * overlap of an fsync with the next batch's work gains: every appender
+ * awaits its receipt, so the next batch only forms after the acks. The
+ * price is that the event loop waits for the fsync (as it does with a
+ * synchronous SQLite binding).
  */
 import { TallyError } from '../core/errors.js';
 
@@ -39,7 +47,8 @@ interface Pending<R, A> {
 
 /** Minimal surface of the lmdb-js root database that group commit needs. */
 export interface Transactor {
-  childTransaction<T>(fn: () => T): Promise<T>;
+  /** Runs `fn` in a write transaction, commits and syncs it; aborts it if `fn` throws. */
+  transactionSync<T>(fn: () => T): T;
   readonly flushed: Promise<unknown> | PromiseLike<unknown>;
   readonly committed: Promise<unknown> | PromiseLike<unknown>;
 }
@@ -106,12 +115,13 @@ export class GroupCommit<R, A> {
       const batch = this.queue.splice(0, MAX_BATCH);
       let results: ({ ok: true; value: R } | { ok: false; error: unknown })[];
       try {
-        // A child transaction, so an unexpected error aborts every write of the batch.
-        const txn = this.txn.childTransaction(() => {
+        // One transaction, so an unexpected error aborts every write of the batch.
+        results = this.txn.transactionSync(() => {
           // justifies: INV-STORAGE-FULL
-          // A failed commit also rejects lmdb-js's promise of the enclosing write batch, which exists
-          // only now and which nobody awaits: unhandled, that rejection would end the process (seen
-          // when the disk fills). The failure itself reaches every request of the batch through `txn`.
+          // When an asynchronous lmdb-js write batch is in flight (the server's token writes), this
+          // transaction runs inside it, and a failed commit rejects that batch's promise, which nobody
+          // awaits: unhandled, the rejection would end the process (seen when the disk fills). The
+          // failure itself reaches every request of the batch through `flushed` below.
           this.txn.committed.then(undefined, () => {});
           this.hooks.begin();
           const out = batch.map((p) => {
@@ -125,12 +135,14 @@ export class GroupCommit<R, A> {
           this.hooks.finish(out);
           return out;
         });
-        results = await txn;
       } catch (err) {
         const error = storageError(err, this.isFull);
         for (const p of batch) p.reject(error);
         continue;
       }
+      // justifies: INV-ACK-AFTER-SYNC
+      // Already durable unless the transaction ran inside an in-flight asynchronous batch (see above),
+      // which commits and syncs later: `flushed` waits for that too.
       const flushed = Promise.resolve(this.txn.flushed);
       acks.push(
         flushed.then(

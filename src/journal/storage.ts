@@ -88,9 +88,10 @@ export function openStorage(dir: string, opts: StorageOptions = {}): Storage {
   const root = open({
     path: lmdbPath(dir),
     maxDbs: 32,
-    // overlappingSync: commits return before the fsync; the writer awaits
-    // `flushed` before acknowledging, so durability is kept and fsyncs of
-    // consecutive batches overlap with the next batch's work.
+    // Journal batches commit synchronously (group-commit.ts), syncing before
+    // they return. overlappingSync serves lmdb-js's asynchronous writes (the
+    // server's tokens): they return before their fsync and whoever needs
+    // durability awaits `flushed`.
     overlappingSync: true,
     ...(opts.mapSize !== undefined ? { mapSize: opts.mapSize } : {}),
     ...(opts.readOnly ? { readOnly: true } : {}),
