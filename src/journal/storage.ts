@@ -80,19 +80,29 @@ export function lmdbPath(dir: string): string {
 }
 
 /**
- * Opens (creating if needed) the environment of a data directory.
- * The databases are opened once here so every layer shares the handles.
+ * The options every handle on the environment at `path` opens it with
+ * (lmdb-js shares one environment between the threads of a process).
  */
-export function openStorage(dir: string, opts: StorageOptions = {}): Storage {
-  mkdirSync(lmdbPath(dir), { recursive: true, mode: 0o700 });
-  const root = open({
-    path: lmdbPath(dir),
+export function envOptions(path: string): { path: string; maxDbs: number; overlappingSync: true } {
+  return {
+    path,
     maxDbs: 32,
     // Journal batches commit synchronously (group-commit.ts), syncing before
     // they return. overlappingSync serves lmdb-js's asynchronous writes (the
     // server's tokens): they return before their fsync and whoever needs
     // durability awaits `flushed`.
     overlappingSync: true,
+  };
+}
+
+/**
+ * Opens (creating if needed) the environment of a data directory.
+ * The databases are opened once here so every layer shares the handles.
+ */
+export function openStorage(dir: string, opts: StorageOptions = {}): Storage {
+  mkdirSync(lmdbPath(dir), { recursive: true, mode: 0o700 });
+  const root = open({
+    ...envOptions(lmdbPath(dir)),
     ...(opts.mapSize !== undefined ? { mapSize: opts.mapSize } : {}),
     ...(opts.readOnly ? { readOnly: true } : {}),
   });

@@ -25,6 +25,7 @@ import { decodeStored, flatEncoder } from '../core/flat-record.js';
 import type { Database } from 'lmdb';
 import { extendPath, factAt, linkFact, linkTo, MemoryFacts, type FactLinks, type FactReader, type FactRef, type JumpPath, type SeqFact, type ValidFact } from './valid-chain.js';
 import type { Journal, JournalEvent, Projector } from '../journal/journal.js';
+import { RecordChecks } from '../journal/record-checks.js';
 import type { Storage, TenantRecord } from '../journal/storage.js';
 
 /** What the projection knows of one key. */
@@ -341,6 +342,29 @@ export class Projection implements Projector {
    * written once each at the end; snapshots and valid-time facts stream out.
    */
   async rebuild(journal: Journal, tenant: TenantRecord): Promise<number> {
+    // On a large journal the in-place replay's reads of the stored records go to a second thread (started
+    // before the transaction, which the worker must not wait for); records found to differ come back here.
+    const checks =
+      journal.size(tenant.id) >= Projection.checksOnWorkerFrom
+        ? await RecordChecks.start(journal.storage, journal.dir, ['versions', 'valid-chain'], (db, key, bytes) =>
+            db === 0 ? this.versions.putSync(key as VersionKey, bytes) : this.valid.putSync(key as ValidKey, bytes),
+          )
+        : undefined;
+    try {
+      return await this.replayAll(journal, tenant, checks);
+    } finally {
+      await checks?.close();
+    }
+  }
+
+  /**
+   * Journals of at least this many events have a rebuild's checks of stored
+   * records run on a second thread ({@link RecordChecks}); smaller ones are
+   * not worth starting it. A setting for tests.
+   */
+  static checksOnWorkerFrom = 20_000;
+
+  private replayAll(journal: Journal, tenant: TenantRecord, checks: RecordChecks | undefined): Promise<number> {
     return journal.exclusive(() => {
       const tid = tenant.id;
       // A fresh options object per call: lmdb-js annotates the ones it is given.
@@ -369,6 +393,7 @@ export class Projection implements Projector {
           putVersion: (t, key, seq, v) => {
             written++;
             // In place, a record that already holds these bytes is left alone: rewriting it would copy its page for nothing.
+            if (inPlace && checks) return checks.check(0, [t, key, seq], v);
             if (inPlace && sameBytes(this.versions.getBinaryFast([t, key, seq]), v)) return;
             this.store.putVersion(t, key, seq, v);
           },
@@ -379,9 +404,13 @@ export class Projection implements Projector {
               const next = extendPath(path, at.seq);
               paths.set(key, next);
               const k: ValidKey = [t, key, epoch, at.validFrom, at.seq];
-              if (!(inPlace && sameBytes(this.valid.getBinaryFast(k), EMPTY))) this.valid.putSync(k, EMPTY);
+              if (inPlace && checks) checks.check(1, k, EMPTY);
+              else if (!(inPlace && sameBytes(this.valid.getBinaryFast(k), EMPTY))) this.valid.putSync(k, EMPTY);
               return next.fact;
             }
+            // Linking reads the key's earlier facts, which must be as replayed: every check queued so far is
+            // answered (and differing records written) first. A root (no `last`) reads nothing.
+            if (last && inPlace) checks?.settle();
             const links = this.indexLinkedFact(t, key, epoch, at, last, inPlace);
             // A root starts a path; a retroactive fact leaves the greatest fact, and its path, as they are.
             if (!last) paths.set(key, { seq: at.seq, fact: links, next: undefined });
@@ -400,6 +429,7 @@ export class Projection implements Projector {
           foldEvent(store, tid, e);
           n++;
         }
+        if (inPlace) checks?.settle();
         for (const [key, st] of states) {
           const data = st.exists && st.winnerSeq >= 0 ? (journal.payload(tid, st.winnerSeq) ?? EMPTY) : EMPTY;
           this.blocks.putSync([tid, key], putStateRecord({ ...st, data } as unknown as StateRecord));

@@ -31,7 +31,7 @@ import { IncrementalTree } from '../../src/core/merkle.js';
 import { parseVerifierKey } from '../../src/core/note.js';
 import { exportBundle } from '../../src/evidence/export.js';
 import { auditFast } from '../../src/evidence/node-audit.js';
-import { decodeState, encodeState } from '../../src/store/projection.js';
+import { decodeState, encodeState, Projection } from '../../src/store/projection.js';
 import { Tally } from '../../src/store/tally.js';
 
 // ---- the raw environment ------------------------------------------------------
@@ -727,6 +727,19 @@ describe('verify({ projection: true }) after an alteration of the projection dat
         await db.tenant(tenant).rebuild();
         expect(await db.tenant(tenant).verify({ projection: true })).toMatchObject({ ok: true });
       } finally {
+        await db.close();
+      }
+    });
+
+    it(`${c.name} → repaired by a rebuild that checks stored records from a second thread`, async () => {
+      const tenant = c.tenant ?? 'acme';
+      const db = await Tally.open(await tampered(c.alter));
+      Projection.checksOnWorkerFrom = 0;
+      try {
+        await db.tenant(tenant).rebuild();
+        expect(await db.tenant(tenant).verify({ projection: true })).toMatchObject({ ok: true });
+      } finally {
+        Projection.checksOnWorkerFrom = 20_000;
         await db.close();
       }
     });
