@@ -40,7 +40,10 @@ const LOCAL = 3;
 /** A key part: lmdb-js array keys of strings and numbers. */
 export type KeyPart = string | number;
 
-/** Called with each record found to differ: the database's index, the key and the expected bytes (a view; copy to keep). */
+/**
+ * Called with each record found to differ, in no particular order: the
+ * database's index, the key and the expected bytes (a view; copy to keep).
+ */
 export type OnMismatch = (db: number, key: KeyPart[], bytes: Uint8Array) => void;
 
 // The item layout below, in plain JS so the worker runs the same from src/ (tsx, vitest) and from dist/.
