@@ -187,6 +187,7 @@ export class RecordChecks {
   }
 
   /** Waits until every queued check is answered, handing each mismatch to `onMismatch`. Blocks the thread. */
+  // justifies: INV-RECORD-CHECKS-EXACT
   settle(): void {
     this.flush();
     while (this.sent.length > 0) {
