@@ -86,6 +86,8 @@ parentPort.postMessage('ready');
 `;
 
 interface SentChunk {
+  /** Chunks are numbered in the order they are filled. */
+  no: number;
   buf: Uint8Array;
   answer: SharedArrayBuffer;
   state: Int32Array;
@@ -100,6 +102,8 @@ export class RecordChecks {
   private view = new DataView(this.buf.buffer);
   private off = 0;
   private items = 0;
+  /** Number of the chunk being filled. */
+  private chunkNo = 0;
   private readonly sent: SentChunk[] = [];
   private readonly text = new TextEncoder();
 
@@ -145,6 +149,14 @@ export class RecordChecks {
   }
 
   /**
+   * The number of the chunk the last check went into: pass it to
+   * {@link settle} to wait for that check (and those before it) alone.
+   */
+  get lastChunk(): number {
+    return this.chunkNo;
+  }
+
+  /**
    * Queues a check that database `db` (an index into the names given to
    * {@link start}) holds exactly `bytes` under `key`. `bytes` is copied.
    * Answers already in are handed to `onMismatch` now; the rest by
@@ -186,11 +198,15 @@ export class RecordChecks {
     if (++this.items >= CHUNK_ITEMS) this.flush();
   }
 
-  /** Waits until every queued check is answered, handing each mismatch to `onMismatch`. Blocks the thread. */
+  /**
+   * Waits until every check queued so far (or, with `through`, every check
+   * of chunks up to that {@link lastChunk}) is answered, handing each
+   * mismatch to `onMismatch`. Blocks the thread.
+   */
   // justifies: INV-RECORD-CHECKS-EXACT
-  settle(): void {
-    this.flush();
-    while (this.sent.length > 0) {
+  settle(through = Infinity): void {
+    if (through >= this.chunkNo) this.flush();
+    while (this.sent.length > 0 && this.sent[0]!.no <= through) {
       const chunk = this.sent[0]!;
       const state = Atomics.load(chunk.state, 0);
       if (state === QUEUED && Atomics.compareExchange(chunk.state, 0, QUEUED, LOCAL) === QUEUED) {
@@ -234,6 +250,7 @@ export class RecordChecks {
     this.items = 0;
     this.harvest();
     if (this.sent.length >= MAX_BACKLOG) {
+      this.chunkNo++;
       this.counts.here += this.checkHere(buf);
       return;
     }
@@ -241,7 +258,7 @@ export class RecordChecks {
     // Not transferred: the worker gets a copy, and this one stays to report mismatches (or to redo the chunk).
     this.worker!.postMessage({ buf: buf.buffer, answer });
     this.counts.worker += items;
-    this.sent.push({ buf, answer, state: new Int32Array(answer, 0, 1), sentAt: performance.now() });
+    this.sent.push({ no: this.chunkNo++, buf, answer, state: new Int32Array(answer, 0, 1), sentAt: performance.now() });
   }
 
   /** Hands the answers at the head of the queue to `onMismatch`, in order, up to the first unanswered chunk. */

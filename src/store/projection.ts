@@ -387,13 +387,19 @@ export class Projection implements Projector {
         let count = 0;
         let counted = false;
         let written = 0;
+        /** Per key, the chunk of record checks its latest records went into. */
+        const lastChunkOf = new Map<string, number>();
+        let n = 0;
         const store: ProjectionStore = {
           getState: (_t, key) => states.get(key),
           putState: (_t, key, st) => void states.set(key, st),
           putVersion: (t, key, seq, v) => {
             written++;
             // In place, a record that already holds these bytes is left alone: rewriting it would copy its page for nothing.
-            if (inPlace && checks) return checks.check(0, [t, key, seq], v);
+            if (inPlace && checks) {
+              checks.check(0, [t, key, seq], v);
+              return void lastChunkOf.set(key, checks.lastChunk);
+            }
             if (inPlace && sameBytes(this.versions.getBinaryFast([t, key, seq]), v)) return;
             this.store.putVersion(t, key, seq, v);
           },
@@ -408,9 +414,12 @@ export class Projection implements Projector {
               else if (!(inPlace && sameBytes(this.valid.getBinaryFast(k), EMPTY))) this.valid.putSync(k, EMPTY);
               return next.fact;
             }
-            // Linking reads the key's earlier facts, which must be as replayed: every check queued so far is
-            // answered (and differing records written) first. A root (no `last`) reads nothing.
-            if (last && inPlace) checks?.settle();
+            // Linking reads the key's earlier records, which must be as replayed: the checks queued for them
+            // are answered (and differing records written) first. A root (no `last`) reads nothing.
+            if (last && inPlace && checks) {
+              const chunk = lastChunkOf.get(key);
+              if (chunk !== undefined) checks.settle(chunk);
+            }
             const links = this.indexLinkedFact(t, key, epoch, at, last, inPlace);
             // A root starts a path; a retroactive fact leaves the greatest fact, and its path, as they are.
             if (!last) paths.set(key, { seq: at.seq, fact: links, next: undefined });
@@ -422,7 +431,6 @@ export class Projection implements Projector {
         };
         clear(this.blocks as Database<Uint8Array, import('lmdb').Key>);
         this.counts.removeSync(tid);
-        let n = 0;
         // Only a key's final winner contributes data to the state record, so payloads are read once per
         // key at the end rather than streamed for every event: the fold sees none and leaves data empty.
         for (const e of journal.replayEvents(tid, 0, undefined, false)) {

@@ -64,6 +64,8 @@ async function run(prepare?: (checks: RecordChecks) => Promise<void>): Promise<{
     storage.root.transactionSync(() => {
       storage.openDB<Uint8Array, KeyPart[]>('check-a', 'binary').putSync([2, 'elsewhere', 0], new Uint8Array([1]));
       queueAll(checks);
+      // Give the worker time to take what was sent before the calling thread, settling, takes the rest.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
       checks.settle();
     });
     return { reported: reported.sort(), counts: { ...checks.counts }, threaded: checks.threaded };
@@ -79,6 +81,29 @@ describe('record checks', () => {
     expect(reported).toEqual(expectedMismatches());
     expect(counts.worker + counts.here + counts.redone).toBe(N + 5);
     expect(counts.worker).toBeGreaterThan(0);
+  });
+
+  it('answer a check, and every one before it, when settled through its chunk', async () => {
+    const reported = new Set<number>();
+    const checks = await RecordChecks.start(storage, dir, ['check-a', 'check-b'], (_db, key) => void reported.add(key[2] as number));
+    const bad = (i: number) => i % 997 === 5;
+    try {
+      storage.root.transactionSync(() => {
+        for (let i = 0; i < N; i++) {
+          checks.check(i % 2 ? 0 : 1, keyOf(i), bad(i) ? new Uint8Array([9, ...valueOf(i)]) : valueOf(i));
+          if (bad(i)) {
+            checks.settle(checks.lastChunk);
+            expect(reported.has(i), `check ${i}`).toBe(true);
+          }
+        }
+        checks.settle();
+      });
+      // Settled this often, the calling thread takes most chunks before the worker starts them.
+      expect(checks.counts.worker + checks.counts.here + checks.counts.redone).toBe(N);
+    } finally {
+      await checks.close();
+    }
+    expect([...reported].sort((a, b) => a - b)).toEqual(Array.from({ length: N }, (_, i) => i).filter(bad));
   });
 
   it('report the same once the worker is gone: the calling thread answers what it left', async () => {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { open } from 'lmdb';
 import { encodeFlat, decodeStored } from '../../src/core/flat-record.js';
 import { Tally } from '../../src/store/tally.js';
+import { Projection } from '../../src/store/projection.js';
 import { tempDir } from '../helpers/tmpdir.js';
 
 const D = (iso: string) => Date.parse(iso);
@@ -209,6 +210,30 @@ describe('bi-temporal reads (docs/TIME.md)', () => {
     expect(await t.verify({ projection: true })).toMatchObject({ ok: false, code: 'projection_mismatch' });
     await t.rebuild();
     expect((await t.get('a', { asOf: mid.version - 1, validAt: T0 + day + 1 })).data).toBe('old');
+    await db.close();
+  });
+
+  it('relinks a retroactive fact from its repaired neighbour when a rebuild checks stored records from a second thread', async () => {
+    const T0 = D('2026-01-01T00:00:00Z');
+    const day = 86_400_000;
+    const db = await Tally.open(tempDir(), { now: () => T0 + 100 * day });
+    const t = db.tenant('acme');
+    await t.set('a', 'current', { validFrom: T0 + 10 * day });
+    const old = await t.set('a', 'old', { validFrom: T0 });
+    // Linking this retroactive fact reads the record of 'old', its neighbour in valid time.
+    await t.set('a', 'mid', { validFrom: T0 + day });
+    const tid = db.journal.tenant('acme')!.id;
+    const rec = decodeStored(db.projection.versions.get([tid, 'a', old.version])!) as Record<string, number | string | boolean>;
+    await db.projection.versions.put([tid, 'a', old.version], encodeFlat({ ...rec, d: 7 }));
+    expect(await t.verify({ projection: true })).toMatchObject({ ok: false, code: 'projection_mismatch' });
+    Projection.checksOnWorkerFrom = 0;
+    try {
+      await t.rebuild();
+    } finally {
+      Projection.checksOnWorkerFrom = 20_000;
+    }
+    expect(await t.verify({ projection: true })).toMatchObject({ ok: true });
+    expect((await t.get('a', { validAt: T0 + day + 1 })).data).toBe('mid');
     await db.close();
   });
 
