@@ -49,8 +49,6 @@ interface Pending<R, A> {
 export interface Transactor {
   /** Runs `fn` in a write transaction, commits and syncs it; aborts it if `fn` throws. */
   transactionSync<T>(fn: () => T): T;
-  readonly flushed: Promise<unknown> | PromiseLike<unknown>;
-  readonly committed: Promise<unknown> | PromiseLike<unknown>;
 }
 
 /** Largest number of requests in one transaction; bounds transaction size and latency. */
@@ -98,7 +96,7 @@ export class GroupCommit<R, A> {
         this.running = true;
         this.idle = new Promise((r) => (this.markIdle = r));
         // Let every request issued in this event-loop turn join the batch.
-        setImmediate(() => void this.drain());
+        setImmediate(() => this.drain());
       }
     });
   }
@@ -109,20 +107,18 @@ export class GroupCommit<R, A> {
     await this.idle;
   }
 
-  private async drain(): Promise<void> {
-    const acks: Promise<void>[] = [];
+  private drain(): void {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, MAX_BATCH);
       let results: ({ ok: true; value: R } | { ok: false; error: unknown })[];
       try {
         // One transaction, so an unexpected error aborts every write of the batch.
+        // justifies: INV-ACK-AFTER-SYNC
+        // transactionSync returns only once the batch is committed and synced: lmdb-js first makes an
+        // in-flight asynchronous batch (the server's token writes) commit, so this one is a top-level
+        // transaction of its own. Nothing needs awaiting after it; and `flushed` must not be awaited,
+        // since lmdb-js never settles it after a failed asynchronous write.
         results = this.txn.transactionSync(() => {
-          // justifies: INV-STORAGE-FULL
-          // When an asynchronous lmdb-js write batch is in flight (the server's token writes), this
-          // transaction runs inside it, and a failed commit rejects that batch's promise, which nobody
-          // awaits: unhandled, the rejection would end the process (seen when the disk fills). The
-          // failure itself reaches every request of the batch through `flushed` below.
-          this.txn.committed.then(undefined, () => {});
           this.hooks.begin();
           const out = batch.map((p) => {
             try {
@@ -136,36 +132,22 @@ export class GroupCommit<R, A> {
           return out;
         });
       } catch (err) {
+        // justifies: INV-STORAGE-FULL
         const error = storageError(err, this.isFull);
         for (const p of batch) p.reject(error);
         continue;
       }
-      // justifies: INV-ACK-AFTER-SYNC
-      // Already durable unless the transaction ran inside an in-flight asynchronous batch (see above),
-      // which commits and syncs later: `flushed` waits for that too.
-      const flushed = Promise.resolve(this.txn.flushed);
-      acks.push(
-        flushed.then(
-          () => {
-            batch.forEach((p, i) => {
-              const r = results[i]!;
-              if (!r.ok) return p.reject(r.error);
-              try {
-                p.resolve(this.hooks.acknowledge(r.value));
-              } catch (err) {
-                p.reject(err);
-              }
-            });
-          },
-          (err) => {
-            const error = storageError(err, this.isFull);
-            for (const p of batch) p.reject(error);
-          },
-        ),
-      );
+      batch.forEach((p, i) => {
+        const r = results[i]!;
+        if (!r.ok) return p.reject(r.error);
+        try {
+          p.resolve(this.hooks.acknowledge(r.value));
+        } catch (err) {
+          p.reject(err);
+        }
+      });
     }
     this.running = false;
-    await Promise.all(acks);
-    if (!this.running) this.markIdle();
+    this.markIdle();
   }
 }

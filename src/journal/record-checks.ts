@@ -28,6 +28,8 @@ import { envOptions, lmdbPath, type Storage } from './storage.js';
 const CHUNK_ITEMS = 4096;
 /** Chunks the worker may hold before the calling thread checks chunks itself. */
 const MAX_BACKLOG = 8;
+/** How long a worker may take to open the environment before the checks run without it. */
+const READY_TIMEOUT_MS = 10_000;
 /** How long the calling thread waits for a chunk the worker took before it checks that chunk itself. */
 const TAKEN_TIMEOUT_MS = 10_000;
 
@@ -91,7 +93,8 @@ interface SentChunk {
   buf: Uint8Array;
   answer: SharedArrayBuffer;
   state: Int32Array;
-  sentAt: number;
+  /** When the calling thread first found the worker holding it (a wait is measured from then). */
+  takenSeenAt: number | undefined;
 }
 
 /** The record checks of one caller, with their worker. */
@@ -128,9 +131,10 @@ export class RecordChecks {
       });
       const w = worker;
       await new Promise<void>((resolve, reject) => {
-        w.once('message', () => resolve());
-        w.once('error', reject);
-        w.once('exit', () => reject(new Error('record-check worker exited before it was ready')));
+        const timer = setTimeout(() => reject(new Error('record-check worker not ready in time')), READY_TIMEOUT_MS);
+        w.once('message', () => (clearTimeout(timer), resolve()));
+        w.once('error', (err) => (clearTimeout(timer), reject(err)));
+        w.once('exit', () => (clearTimeout(timer), reject(new Error('record-check worker exited before it was ready'))));
       });
       // Failures after this are handled by the timeout: a blocked caller could not hear of them anyway.
       w.removeAllListeners();
@@ -215,7 +219,8 @@ export class RecordChecks {
         this.counts.here += this.checkHere(chunk.buf);
         this.sent.shift();
       } else if (state === TAKEN) {
-        if (Atomics.wait(chunk.state, 0, TAKEN, 100) === 'timed-out' && performance.now() - chunk.sentAt > TAKEN_TIMEOUT_MS) {
+        chunk.takenSeenAt ??= performance.now();
+        if (Atomics.wait(chunk.state, 0, TAKEN, 100) === 'timed-out' && performance.now() - chunk.takenSeenAt > TAKEN_TIMEOUT_MS) {
           // The worker took it and is stuck or gone: check it here; its late answer, if any, is ignored.
           this.counts.redone += this.checkHere(chunk.buf);
           this.sent.shift();
@@ -258,7 +263,7 @@ export class RecordChecks {
     // Not transferred: the worker gets a copy, and this one stays to report mismatches (or to redo the chunk).
     this.worker!.postMessage({ buf: buf.buffer, answer });
     this.counts.worker += items;
-    this.sent.push({ no: this.chunkNo++, buf, answer, state: new Int32Array(answer, 0, 1), sentAt: performance.now() });
+    this.sent.push({ no: this.chunkNo++, buf, answer, state: new Int32Array(answer, 0, 1), takenSeenAt: undefined });
   }
 
   /** Hands the answers at the head of the queue to `onMismatch`, in order, up to the first unanswered chunk. */

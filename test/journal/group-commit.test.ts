@@ -1,7 +1,6 @@
 /**
  * Group commit against a fake transactor that records what happens in which
- * transaction and lets the test decide when a transaction fails and when
- * `flushed` resolves.
+ * transaction and lets the test decide when a commit fails.
  */
 import { describe, expect, it } from 'vitest';
 import { TallyError } from '../../src/core/errors.js';
@@ -12,9 +11,6 @@ class FakeTransactor implements Transactor {
   readonly committedTxns: string[][] = [];
   private current: string[] | undefined;
   failNextCommit = false;
-  private release: () => void = () => {};
-  flushed: Promise<unknown> = Promise.resolve();
-  readonly committed: Promise<unknown> = Promise.resolve();
 
   transactionSync<T>(fn: () => T): T {
     this.current = [];
@@ -35,28 +31,24 @@ class FakeTransactor implements Transactor {
     if (!this.current) throw new Error('write outside a transaction');
     this.current.push(line);
   }
-
-  /** Makes `flushed` pending until {@link flush} is called. */
-  holdFlush(): void {
-    this.flushed = new Promise((r) => (this.release = () => r(undefined)));
-  }
-
-  flush(): void {
-    this.release();
-  }
 }
 
 function queue(txn: FakeTransactor) {
   const finished: string[][] = [];
+  /** Per acknowledgement: the value, and whether its transaction had committed by then. */
+  const acked: { value: string; committed: boolean }[] = [];
   const gc = new GroupCommit<string, string>(txn, {
     begin: () => txn.write('begin'),
     finish: (results) => {
       txn.write('finish');
       finished.push(results.map((r) => (r.ok ? r.value : 'rejected')));
     },
-    acknowledge: (value) => `ack:${value}`,
+    acknowledge: (value) => {
+      acked.push({ value, committed: txn.committedTxns.some((t) => t.includes(value)) });
+      return `ack:${value}`;
+    },
   });
-  return { gc, finished };
+  return { gc, finished, acked };
 }
 
 describe('group commit', () => {
@@ -122,23 +114,27 @@ describe('group commit', () => {
     expect(outcomes.map((o) => (o.status === 'rejected' ? (o.reason as TallyError).code : 'ok'))).toEqual(['storage_full', 'storage_full']);
   });
 
-  it('acknowledges nothing before `flushed` resolves, and close() waits for it', async () => {
+  it('acknowledges a request only once its transaction has committed, and nothing of a batch whose commit fails', async () => {
+    const txn = new FakeTransactor();
+    const { gc, acked } = queue(txn);
+    await Promise.all(['a', 'b'].map((v) => gc.submit({ run: () => (txn.write(v), v) })));
+    expect(acked).toEqual([
+      { value: 'a', committed: true },
+      { value: 'b', committed: true },
+    ]);
+    txn.failNextCommit = true;
+    const failed = await Promise.allSettled(['c', 'd'].map((v) => gc.submit({ run: () => (txn.write(v), v) })));
+    expect(failed.map((o) => o.status)).toEqual(['rejected', 'rejected']);
+    expect(acked.map((a) => a.value)).toEqual(['a', 'b']);
+  });
+
+  it('close() waits for what is queued, then refuses new work', async () => {
     const txn = new FakeTransactor();
     const { gc } = queue(txn);
-    txn.holdFlush();
-    let acked = false;
-    const p = gc.submit({ run: () => 'a' }).then((v) => ((acked = true), v));
-    await new Promise((r) => setTimeout(r, 20));
-    expect(txn.committedTxns).toHaveLength(1);
-    expect(acked).toBe(false);
-    let closed = false;
-    const closing = gc.close().then(() => (closed = true));
-    await new Promise((r) => setTimeout(r, 10));
-    expect(closed).toBe(false);
-    txn.flush();
+    const p = gc.submit({ run: () => (txn.write('a'), 'a') });
+    await gc.close();
     await expect(p).resolves.toBe('ack:a');
-    await closing;
-    expect(closed).toBe(true);
+    expect(txn.committedTxns).toHaveLength(1);
     await expect(gc.submit({ run: () => 'b' })).rejects.toMatchObject({ code: 'closed' });
   });
 });
