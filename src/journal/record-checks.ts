@@ -117,12 +117,14 @@ export class RecordChecks {
   ) {}
 
   /**
-   * Starts a worker on `storage`'s environment for the named byte-valued
-   * databases. If the worker cannot start, every check runs on the calling
-   * thread (the same answers, without the second core).
+   * Checks of the named byte-valued databases of `storage`'s environment,
+   * answered by a worker when `threaded`. If the worker cannot start, or
+   * without `threaded`, every check runs on the calling thread at once
+   * (the same answers, without the second core).
    */
-  static async start(storage: Storage, dir: string, names: readonly string[], onMismatch: OnMismatch): Promise<RecordChecks> {
+  static async start(storage: Storage, dir: string, names: readonly string[], onMismatch: OnMismatch, threaded = true): Promise<RecordChecks> {
     const dbs = names.map((name) => storage.openDB<Uint8Array, Key>(name, 'binary'));
+    if (!threaded) return new RecordChecks(undefined, dbs, onMismatch);
     let worker: Worker | undefined;
     try {
       worker = new Worker(WORKER_SOURCE, {
@@ -215,8 +217,9 @@ export class RecordChecks {
       const state = Atomics.load(chunk.state, 0);
       if (state === QUEUED && Atomics.compareExchange(chunk.state, 0, QUEUED, LOCAL) === QUEUED) {
         // Not started yet: the calling thread takes it rather than wait.
-        this.counts.worker -= this.countOf(chunk.buf);
-        this.counts.here += this.checkHere(chunk.buf);
+        const n = this.checkHere(chunk.buf);
+        this.counts.worker -= n;
+        this.counts.here += n;
         this.sent.shift();
       } else if (state === TAKEN) {
         chunk.takenSeenAt ??= performance.now();
@@ -291,12 +294,6 @@ export class RecordChecks {
   private checkOne(db: number, key: KeyPart[], bytes: Uint8Array): void {
     const got = this.dbs[db]!.getBinaryFast(key);
     if (!(got !== undefined && bytesEqual(got, bytes))) this.onMismatch(db, key, bytes);
-  }
-
-  private countOf(buf: Uint8Array): number {
-    let n = 0;
-    forEachItem(buf, () => void n++);
-    return n;
   }
 }
 

@@ -18,7 +18,6 @@
  *   facts of each erase epoch in valid-time order, whose links make
  *   `validAt` reads at any `asOf` O(log n) (src/store/valid-chain.ts).
  */
-import { bytesEqual } from '../core/bytes.js';
 import { decodeTrusted, encodeCanonical } from '../core/codec.js';
 import { TallyError } from '../core/errors.js';
 import { decodeStored, flatEncoder } from '../core/flat-record.js';
@@ -342,18 +341,19 @@ export class Projection implements Projector {
    * written once each at the end; snapshots and valid-time facts stream out.
    */
   async rebuild(journal: Journal, tenant: TenantRecord): Promise<number> {
-    // On a large journal the in-place replay's reads of the stored records go to a second thread (started
-    // before the transaction, which the worker must not wait for); records found to differ come back here.
-    const checks =
-      journal.size(tenant.id) >= Projection.checksOnWorkerFrom
-        ? await RecordChecks.start(journal.storage, journal.dir, ['versions', 'valid-chain'], (db, key, bytes) =>
-            db === 0 ? this.versions.putSync(key as VersionKey, bytes) : this.valid.putSync(key as ValidKey, bytes),
-          )
-        : undefined;
+    // The in-place replay checks its records against the stored ones, and writes those that differ. On a
+    // large journal a second thread answers (started before the transaction, which it must not wait for).
+    const checks = await RecordChecks.start(
+      journal.storage,
+      journal.dir,
+      ['versions', 'valid-chain'],
+      (db, key, bytes) => (db === 0 ? this.versions.putSync(key as VersionKey, bytes) : this.valid.putSync(key as ValidKey, bytes)),
+      journal.size(tenant.id) >= Projection.checksOnWorkerFrom,
+    );
     try {
       return await this.replayAll(journal, tenant, checks);
     } finally {
-      await checks?.close();
+      await checks.close();
     }
   }
 
@@ -364,7 +364,7 @@ export class Projection implements Projector {
    */
   static checksOnWorkerFrom = 20_000;
 
-  private replayAll(journal: Journal, tenant: TenantRecord, checks: RecordChecks | undefined): Promise<number> {
+  private replayAll(journal: Journal, tenant: TenantRecord, checks: RecordChecks): Promise<number> {
     return journal.exclusive(() => {
       const tid = tenant.id;
       // A fresh options object per call: lmdb-js annotates the ones it is given.
@@ -389,19 +389,15 @@ export class Projection implements Projector {
         let written = 0;
         /** Per key, the chunk of record checks its latest records went into. */
         const lastChunkOf = new Map<string, number>();
-        let n = 0;
         const store: ProjectionStore = {
           getState: (_t, key) => states.get(key),
           putState: (_t, key, st) => void states.set(key, st),
           putVersion: (t, key, seq, v) => {
             written++;
             // In place, a record that already holds these bytes is left alone: rewriting it would copy its page for nothing.
-            if (inPlace && checks) {
-              checks.check(0, [t, key, seq], v);
-              return void lastChunkOf.set(key, checks.lastChunk);
-            }
-            if (inPlace && sameBytes(this.versions.getBinaryFast([t, key, seq]), v)) return;
-            this.store.putVersion(t, key, seq, v);
+            if (!inPlace) return this.store.putVersion(t, key, seq, v);
+            checks.check(0, [t, key, seq], v);
+            lastChunkOf.set(key, checks.lastChunk);
           },
           indexFact: (t, key, epoch, at, last) => {
             written++;
@@ -410,13 +406,13 @@ export class Projection implements Projector {
               const next = extendPath(path, at.seq);
               paths.set(key, next);
               const k: ValidKey = [t, key, epoch, at.validFrom, at.seq];
-              if (inPlace && checks) checks.check(1, k, EMPTY);
-              else if (!(inPlace && sameBytes(this.valid.getBinaryFast(k), EMPTY))) this.valid.putSync(k, EMPTY);
+              if (inPlace) checks.check(1, k, EMPTY);
+              else this.valid.putSync(k, EMPTY);
               return next.fact;
             }
             // Linking reads the key's earlier records, which must be as replayed: the checks queued for them
             // are answered (and differing records written) first. A root (no `last`) reads nothing.
-            if (last && inPlace && checks) {
+            if (last && inPlace) {
               const chunk = lastChunkOf.get(key);
               if (chunk !== undefined) checks.settle(chunk);
             }
@@ -431,13 +427,14 @@ export class Projection implements Projector {
         };
         clear(this.blocks as Database<Uint8Array, import('lmdb').Key>);
         this.counts.removeSync(tid);
+        let n = 0;
         // Only a key's final winner contributes data to the state record, so payloads are read once per
         // key at the end rather than streamed for every event: the fold sees none and leaves data empty.
         for (const e of journal.replayEvents(tid, 0, undefined, false)) {
           foldEvent(store, tid, e);
           n++;
         }
-        if (inPlace) checks?.settle();
+        if (inPlace) checks.settle();
         for (const [key, st] of states) {
           const data = st.exists && st.winnerSeq >= 0 ? (journal.payload(tid, st.winnerSeq) ?? EMPTY) : EMPTY;
           this.blocks.putSync([tid, key], putStateRecord({ ...st, data } as unknown as StateRecord));
@@ -521,7 +518,3 @@ export class Projection implements Projector {
   }
 }
 
-/** Whether a stored record (possibly absent) holds exactly `bytes`. */
-function sameBytes(stored: Uint8Array | undefined, bytes: Uint8Array): boolean {
-  return stored !== undefined && bytesEqual(stored, bytes);
-}
