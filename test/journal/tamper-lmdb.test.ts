@@ -33,6 +33,7 @@ import { exportBundle } from '../../src/evidence/export.js';
 import { auditFast } from '../../src/evidence/node-audit.js';
 import { decodeState, encodeState, Projection } from '../../src/store/projection.js';
 import { Tally } from '../../src/store/tally.js';
+import { splitCounts, verifyJournal } from '../../src/journal/verify-journal.js';
 
 // ---- the raw environment ------------------------------------------------------
 
@@ -665,6 +666,49 @@ describe('verify() after an alteration of the journal databases', () => {
   }
 });
 
+/**
+ * `tenant`'s verdict from one scan on the calling thread, and from scans
+ * split between it and the worker at each of `points(size)` (size: the
+ * stored head's; splits outside 1..size−1 do not happen).
+ */
+async function splitVerdicts(dir: string, tenant: string, points: (size: number) => number[]) {
+  const db = await Tally.open(dir);
+  try {
+    const single = await verifyJournal(db.journal, tenant, { splitFrom: Infinity });
+    const size = db.journal.size(db.journal.tenant(tenant)!.id);
+    const split: { at: number; verdict: Awaited<ReturnType<typeof verifyJournal>> }[] = [];
+    for (const at of points(size)) split.push({ at, verdict: await verifyJournal(db.journal, tenant, { splitFrom: 0, splitAt: at }) });
+    return { single, split };
+  } finally {
+    await db.close();
+  }
+}
+
+describe('verify() split between two threads answers as one scan from the start', () => {
+  it("passes the untampered copy split at every seq, each time on the worker's answer", async () => {
+    const dir = await tampered(() => {});
+    for (const t of ['acme', 'globex', 'initech']) {
+      const before = { ...splitCounts };
+      const { single, split } = await splitVerdicts(dir, t, (size) => Array.from({ length: size - 1 }, (_, i) => i + 1));
+      expect(single, t).toMatchObject({ ok: true });
+      for (const { at, verdict } of split) expect(verdict, `${t} split at ${at}`).toEqual(single);
+      // Every split ran on the worker and was confirmed: acme's include an erase of payloads before the split.
+      expect(splitCounts.confirmed - before.confirmed, t).toBe(split.length);
+      expect(splitCounts.redone - before.redone, t).toBe(0);
+    }
+    expect(fx.erased.some((s) => s < fx.eraseSeq - 1)).toBe(true);
+  });
+
+  for (const c of JOURNAL_CASES) {
+    it(`${c.name}: split at 1, a third, half and the last event → ${c.code}`, async () => {
+      const dir = await tampered(c.alter);
+      const { single, split } = await splitVerdicts(dir, 'acme', (size) => [1, Math.floor(size / 3), Math.floor(size / 2), size - 1]);
+      expect(single).toMatchObject({ ok: false, code: c.code });
+      for (const { at, verdict } of split) expect(verdict, `split at ${at}`).toEqual(single);
+    });
+  }
+});
+
 // ---- projection alterations ---------------------------------------------------
 
 interface ProjectionCase {
@@ -816,6 +860,28 @@ describe('random alterations (fast-check)', () => {
         if (where.startsWith('nothing')) return; // initech has no payload left to flip
         expect(v, where).toMatchObject({ ok: false });
         expect(FLIP_CODES[name], `${where}: ${v.ok ? '' : v.code}`).toContain(v.ok ? 'ok' : v.code);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('gives the verdict of one scan when split at a random seq, after a random byte flip or a dropped record', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...TENANTS), fc.constantFrom(...JOURNAL_DBS), fc.boolean(), fc.nat(), fc.nat(), fc.integer({ min: 1, max: 255 }), fc.nat(), async (tenant, name, drop, pick, offset, mask, at) => {
+        let where = 'nothing';
+        const dir = await tampered((raw) => {
+          const r = pickRecord(dbOf(raw, name), raw.tenants.get(tenant)!.id, pick);
+          if (!r) return;
+          if (drop) dbOf(raw, name).removeSync(r.key);
+          else dbOf(raw, name).putSync(r.key, flipped(r.value, offset % r.value.length, mask));
+          where = `${name} ${JSON.stringify(r.key)} ${drop ? 'dropped' : `byte ${offset % r.value.length} ^ 0x${mask.toString(16)}`}`;
+        });
+        try {
+          const { single, split } = await splitVerdicts(dir, tenant, (size) => [1 + (at % Math.max(1, size - 1))]);
+          expect(split[0]!.verdict, `${where}, split at ${split[0]!.at}`).toEqual(single);
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
       }),
       { numRuns: RUNS },
     );

@@ -1,0 +1,100 @@
+/**
+ * The worker half of a split verify(): it loads from the compiled package
+ * as from the TypeScript sources, a worker that cannot do its part leaves
+ * the calling thread to do it (same verdict), a half given up on does not
+ * hold up the next re-check, and progress only goes forward. Split verdicts
+ * under tampering are compared with single-scan ones in
+ * tamper-lmdb.test.ts.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SegmentCheck } from '../../src/journal/segment-check.js';
+import { splitCounts, verifyJournal } from '../../src/journal/verify-journal.js';
+import { Tally } from '../../src/store/tally.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+let scratch: string;
+let db: Tally;
+const EVENTS = 600;
+
+beforeAll(async () => {
+  scratch = mkdtempSync(join(tmpdir(), 'tally-segment-'));
+  db = await Tally.open(join(scratch, 'db'));
+  const t = db.tenant('acme');
+  for (let i = 0; i < EVENTS; i += 50) {
+    await Promise.all(Array.from({ length: 50 }, (_, j) => (j % 3 ? t.set(`k${(i + j) % 40}`, { i: i + j }) : t.log('tick', { i: i + j }))));
+  }
+});
+
+afterAll(async () => {
+  await db.close();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+describe('split verify()', () => {
+  it('runs its worker half from the compiled package too', () => {
+    const dir = join(scratch, 'built');
+    const script = join(scratch, 'built.mjs');
+    writeFileSync(
+      script,
+      `import { Tally } from ${JSON.stringify(join(root, 'dist/store/tally.js'))};
+import { splitCounts, verifyJournal } from ${JSON.stringify(join(root, 'dist/journal/verify-journal.js'))};
+const db = await Tally.open(${JSON.stringify(dir)});
+const t = db.tenant('acme');
+for (let i = 0; i < 20; i++) await Promise.all([t.set('a', { i }), t.log('l', { i }), t.set('b' + i, { i })]);
+const verdict = await verifyJournal(db.journal, 'acme', { splitFrom: 0 });
+await db.close();
+console.log(JSON.stringify({ verdict, splitCounts }));
+`,
+    );
+    const out = JSON.parse(execFileSync(process.execPath, [script], { encoding: 'utf8', timeout: 60_000 }).trim().split('\n').at(-1)!);
+    expect(out.verdict).toMatchObject({ ok: true, checked: 60 });
+    expect(out.splitCounts).toMatchObject({ started: 1, confirmed: 1, redone: 0 });
+  });
+
+  it('confirms the worker half and reports progress that only goes forward, ending at the count', async () => {
+    const before = { ...splitCounts };
+    const seen: number[] = [];
+    const verdict = await verifyJournal(db.journal, 'acme', { splitFrom: 0, progressEvery: 50, onProgress: (n) => seen.push(n) });
+    expect(verdict).toMatchObject({ ok: true, checked: EVENTS });
+    expect(splitCounts.confirmed - before.confirmed).toBe(1);
+    expect(seen.length).toBeGreaterThan(2);
+    expect(seen.every((n, i) => i === 0 || n >= seen[i - 1]!)).toBe(true);
+    expect(seen.at(-1)).toBe(EVENTS);
+  });
+
+  it('gives the same verdict, checked on the calling thread, when the worker cannot open the environment', async () => {
+    const target = { storage: db.journal.storage, tid: db.journal.tenant('acme')!.id, name: 'acme', origin: db.journal.origin('acme'), keys: db.journal.verifierKeys() };
+    const notADir = join(scratch, 'not-a-dir');
+    writeFileSync(notADir, 'x');
+    const half = SegmentCheck.start(notADir, target, EVENTS / 2)!;
+    expect(half.wait()).toBeUndefined();
+  });
+
+  it('answers the next re-check after one whose first half failed and gave its worker half up', async () => {
+    // A tenant whose first event no longer chains: the first half fails at once and cancels the worker's half.
+    const dir = join(scratch, 'broken');
+    const broken = await Tally.open(dir);
+    const t = broken.tenant('acme');
+    for (let i = 0; i < 10; i++) await Promise.all([t.set('a', { i }), t.log('l', { i })]);
+    const tid = broken.journal.tenant('acme')!.id;
+    const storage = broken.journal.storage;
+    const first = storage.events.get([tid, 0])!;
+    const altered = Uint8Array.from(first);
+    altered[altered.length - 1]! ^= 1;
+    await storage.events.put([tid, 0], altered);
+    const before = { ...splitCounts };
+    const bad = await verifyJournal(broken.journal, 'acme', { splitFrom: 0 });
+    expect(bad.ok).toBe(false);
+    expect(await verifyJournal(broken.journal, 'acme', { splitFrom: Infinity })).toEqual(bad);
+    expect(splitCounts.started - before.started).toBe(1);
+    await broken.close();
+    const good = await verifyJournal(db.journal, 'acme', { splitFrom: 0 });
+    expect(good).toMatchObject({ ok: true, checked: EVENTS });
+    expect(splitCounts.confirmed - before.confirmed).toBe(1);
+  });
+});
