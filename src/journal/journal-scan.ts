@@ -12,11 +12,10 @@
  *
  * A scan can also start at a later seq, to re-check the rest of a journal
  * on a second thread while the first checks the beginning. It cannot know
- * what the events before its start hash and chain to, so it assumes what
- * the stored records say (the tree's right edge, the first event's `prev`,
- * each key's previous index entry) and reports those assumptions with its
- * verdict; the scan of the beginning must then confirm them
- * ({@link SegmentAssumptions}).
+ * what the events before its start hash and chain to, so it takes on trust
+ * the stored tree's right edge, the first event's `prev` and the first
+ * `keyPrev` of each key, and reports them with its verdict; the scan of the
+ * beginning must then confirm them ({@link SegmentAssumptions}).
  *
  * Each alteration of the stored bytes is reported with the code of the
  * first thing it breaks (docs/FORMAT.md, "What verify() catches";
@@ -87,6 +86,8 @@ export interface SegmentAssumptions {
   frontier: Uint8Array[];
   /** Payloads before `from` that erase events of this segment account for: [seq, keyspace + key]. */
   erasedBefore: [number, string][];
+  /** The `keyPrev` of the first event of each key in the segment: [keyspace + key, hash or null]; the events before must end each key there. */
+  keyPrevs: [string, Uint8Array | null][];
 }
 
 /** Options of a scan. */
@@ -150,16 +151,19 @@ export class JournalScan {
       // A missing node leaves an empty hash that no recomputed node equals: the scan fails, and the
       // caller re-checks from the beginning. Until the first event is read, prev and time are unknown.
       tree = IncrementalTree.fromFrontier(hasher, from, frontier);
-      this.assumed = { from, firstPrev: ZERO_HASH, firstTime: 0, frontier, erasedBefore: [] };
+      this.assumed = { from, firstPrev: ZERO_HASH, firstTime: 0, frontier, erasedBefore: [], keyPrevs: [] };
       this.lastTime = -Infinity;
     }
     this.tree = tree;
     // Checkpoints up to `from` are the scan of the events before it to check (from 0: all, a size 0 too).
-    this.cps = checkpointRange(storage, tid, from === 0 ? 0 : from + 1)[Symbol.iterator]();
+    // Past 0, every range starts just after what the scan of the events before reads, not at the next whole seq:
+    // a record keyed between two seqs is then seen by one of the two scans.
+    this.cps = checkpointRange(storage, tid, from, from > 0)[Symbol.iterator]();
     this.nextCp = this.cps.next();
     const read = readersOf(storage);
-    this.events = read.events.getRange({ start: [tid, from], end: [tid, MAX_SEQ] })[Symbol.iterator]();
-    this.payloads = read.payloads.getRange({ start: [tid, from], end: [tid, MAX_SEQ] })[Symbol.iterator]();
+    const start = { start: [tid, from === 0 ? 0 : from - 1] as [number, number], end: [tid, MAX_SEQ] as [number, number], exclusiveStart: from > 0 };
+    this.events = read.events.getRange(start)[Symbol.iterator]();
+    this.payloads = read.payloads.getRange(start)[Symbol.iterator]();
     this.nextPayload = this.payloads.next();
     this.nodes = new NodeCursors(storage, tid);
   }
@@ -197,8 +201,11 @@ export class JournalScan {
       const leaf = hasher.leaf(hash);
       const ks = keyspaceOf(h.op);
       const mapKey = ks + h.key;
-      const expectedKeyPrev = this.lastOfKey.get(mapKey) ?? this.keyPrevBefore(ks, h.key);
-      if (!(h.keyPrev === null ? expectedKeyPrev === null : expectedKeyPrev !== null && bytesEqual(h.keyPrev, expectedKeyPrev))) {
+      const known = this.lastOfKey.get(mapKey);
+      if (known === undefined && this.assumed) {
+        // The key's first event in a later segment: what it names is for the scan of the events before to confirm.
+        this.assumed.keyPrevs.push([mapKey, h.keyPrev]);
+      } else if (!(h.keyPrev === null ? known === undefined : known !== undefined && bytesEqual(h.keyPrev, known))) {
         return this.failAt(seq, 'key_chain_broken', `event ${seq} keyPrev does not name the previous event of its key`);
       }
       // The tree leaf and the key index entry were both written from the event hash at append time. When the
@@ -294,27 +301,15 @@ export class JournalScan {
     if (edge.length !== assumed.frontier.length || !edge.every((h, i) => bytesEqual(h, assumed.frontier[i]!))) return false;
     const erased = new Set(assumed.erasedBefore.map(([seq, key]) => `${seq} ${key}`));
     for (const [seq, key] of this.missingPayloads) if (!erased.has(`${seq} ${key}`)) return false;
+    for (const [key, hash] of assumed.keyPrevs) {
+      const last = this.lastOfKey.get(key);
+      if (hash === null ? last !== undefined : last === undefined || !bytesEqual(last, hash)) return false;
+    }
     return true;
   }
 
   private failAt(seq: number, code: JournalFailureCode, message: string): JournalVerdict {
     return { ok: false, checked: this.checked, seq, code, message };
-  }
-
-  /**
-   * The hash the first event of a key in this scan must name as `keyPrev`.
-   * From seq 0 that is none; from a later start, the key index's latest
-   * entry of the key before the start. That is the previous event of the
-   * key once the index is shown to hold exactly one entry per event, which
-   * the scans of both parts show between them.
-   */
-  private keyPrevBefore(ks: 'b' | 'k', key: string): Uint8Array | null {
-    if (!this.assumed) return null;
-    const { storage, tid } = this.target;
-    for (const { value } of storage.keyIndex.getRange({ start: [tid, ks, key, this.assumed.from - 1], end: [tid, ks, key, -1], reverse: true, limit: 1 })) {
-      return value;
-    }
-    return null;
   }
 
   private checkCheckpointsUpTo(size: number): JournalVerdict | undefined {
@@ -367,9 +362,9 @@ export class JournalScan {
   }
 }
 
-/** Stored checkpoints of a tenant from size `from` on, in order. */
-function checkpointRange(storage: Storage, tid: number, from: number): Iterable<{ size: number; note: string }> {
-  return storage.checkpoints.getRange({ start: [tid, from], end: [tid, MAX_SEQ] }).map(({ key, value }) => ({ size: (key as [number, number])[1], note: value }));
+/** Stored checkpoints of a tenant from size `from` on (past it when `exclusiveStart`), in order. */
+function checkpointRange(storage: Storage, tid: number, from: number, exclusiveStart: boolean): Iterable<{ size: number; note: string }> {
+  return storage.checkpoints.getRange({ start: [tid, from], end: [tid, MAX_SEQ + 1], exclusiveStart }).map(({ key, value }) => ({ size: (key as [number, number])[1], note: value }));
 }
 
 /** An event as the re-check reads it: its hash, and its header or why its bytes are not one. */

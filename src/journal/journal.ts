@@ -15,6 +15,7 @@
  * leave a stale in-memory head behind.
  */
 import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
 import { formatCheckpoint } from '../core/checkpoint.js';
 import { isWellFormed, utf8 } from '../core/bytes.js';
 import { TallyError } from '../core/errors.js';
@@ -139,7 +140,8 @@ export class Journal {
 
   /** Opens the journal of `dir`, creating the directory, environment and signing key on first use. */
   static open(dir: string, opts: JournalOptions = {}): Journal {
-    return new Journal(dir, opts);
+    // Absolute, so that what is handed to a worker thread (verify) names the same directory after a chdir.
+    return new Journal(resolve(dir), opts);
   }
 
   /** The node name (signing key name, first part of every origin). */

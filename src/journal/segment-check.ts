@@ -17,7 +17,7 @@
  */
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import type { ScanTarget } from './journal-scan.js';
 import { CANCEL, DONE, FAILED, PROGRESS, RUNNING, STATE, type SegmentAnswer, type SegmentJob } from './segment-worker.js';
@@ -54,11 +54,12 @@ function segmentWorker(): Worker | undefined {
   if (ts) {
     // tsx's ESM API; resolved as a file beside the CommonJS entry that require() finds.
     try {
-      tsx = createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs');
+      const file = createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs');
+      if (!existsSync(file)) return undefined;
+      tsx = pathToFileURL(file).href;
     } catch {
       return undefined;
     }
-    if (!existsSync(tsx)) return undefined;
   } else if (!existsSync(fileURLToPath(entry))) {
     return undefined;
   }

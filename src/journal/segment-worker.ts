@@ -12,7 +12,7 @@ import type { VerifierKey } from '../core/note.js';
 import { JournalScan, type JournalVerdict, type SegmentAssumptions } from './journal-scan.js';
 import { SignatureChecks } from './signature-checks.js';
 import { nodeVerify } from './signing-keys.js';
-import { openStorage } from './storage.js';
+import { openStorage, type HeadRecord } from './storage.js';
 
 /** Slots of a job's shared Int32Array. */
 export const STATE = 0;
@@ -41,13 +41,16 @@ export interface SegmentJob {
 export interface SegmentAnswer {
   verdict: JournalVerdict;
   assumed: SegmentAssumptions;
+  /** The head record the worker read: its snapshot is the caller's only if the caller read the same. */
+  head: HeadRecord | undefined;
 }
 
 /** Runs the jobs posted on `port` (and those that arrived while loading) one after another. */
 export function serve(port: MessagePort, pending: SegmentJob[]): void {
   let queue = Promise.resolve();
   const take = (job: SegmentJob): void => {
-    queue = queue.then(() => runJob(job));
+    // runJob answers every job itself; a failure to close its storage must not stop the queue.
+    queue = queue.then(() => runJob(job)).catch(() => {});
   };
   pending.forEach(take);
   port.on('message', take);
@@ -73,11 +76,12 @@ async function runJob(job: SegmentJob): Promise<void> {
     let verdict = scan.run(undefined, stop);
     if (!verdict && Atomics.load(state, CANCEL) === 1) return finish(FAILED);
     verdict ??= scan.finish();
+    const head = storage.heads.get(job.tid); // still in the scan's snapshot
     if (verdict.ok && (await signatures.firstFailure()) !== undefined) {
       // The caller re-checks this part itself when the answer is not ok, so the failure needs no detail here.
       verdict = { ok: false, checked: verdict.checked, seq: job.from, code: 'checkpoint_signature', message: 'a checkpoint signature does not verify' };
     }
-    const answer: SegmentAnswer = { verdict, assumed: scan.assumed! };
+    const answer: SegmentAnswer = { verdict, assumed: scan.assumed!, head };
     job.port.postMessage(answer);
     finish(DONE);
   } catch {

@@ -43,6 +43,8 @@ export interface StorageOptions {
 /** The open environment and the journal's databases. */
 export interface Storage {
   readonly root: RootDatabase;
+  /** Whether the environment was opened read-only. */
+  readonly readOnly: boolean;
   /** name → {@link TenantRecord} */
   readonly tenants: Database<TenantRecord, string>;
   /** [tid] → {@link HeadRecord} */
@@ -120,20 +122,27 @@ export function openStorage(dir: string, opts: StorageOptions = {}): Storage {
         decode: (bytes: Uint8Array) => decode(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length)),
       },
     } as import('lmdb').DatabaseOptions & { name: string });
-  return {
-    root,
-    tenants: db('tenants', 'msgpack'),
-    heads: db('heads', 'msgpack'),
-    events: db('events', 'binary'),
-    headers: openDecoded('events', decodeStoredHeader),
-    payloads: db('payloads', 'binary'),
-    nodes: db('nodes', 'binary'),
-    checkpoints: db('checkpoints', 'string'),
-    keyIndex: db('key-index', 'binary'),
-    openDB: db,
-    openDecoded,
-    close: () => root.close(),
-  };
+  try {
+    return {
+      root,
+      readOnly: opts.readOnly === true,
+      tenants: db('tenants', 'msgpack'),
+      heads: db('heads', 'msgpack'),
+      events: db('events', 'binary'),
+      headers: openDecoded('events', decodeStoredHeader),
+      payloads: db('payloads', 'binary'),
+      nodes: db('nodes', 'binary'),
+      checkpoints: db('checkpoints', 'string'),
+      keyIndex: db('key-index', 'binary'),
+      openDB: db,
+      openDecoded,
+      close: () => root.close(),
+    };
+  } catch (err) {
+    // An environment left open here would outlive the caller's failure and hold the path (lmdb-js shares it).
+    void root.close();
+    throw err;
+  }
 }
 
 /**

@@ -13,6 +13,7 @@
  * reported as a single scan from the start reports it, and the worker
  * only ever makes a passing re-check faster.
  */
+import { bytesEqual } from '../core/bytes.js';
 import { TallyError } from '../core/errors.js';
 import { verifyNote } from '../core/note.js';
 import { JournalScan, type JournalVerdict, type ScanTarget } from './journal-scan.js';
@@ -74,26 +75,67 @@ export async function verifyJournal(journal: Journal, name: string, opts: Verify
  */
 // justifies: INV-VERIFY-SPLIT-EXACT
 function scan(dir: string, target: ScanTarget, signatures: SignatureChecks, opts: VerifyJournalOptions): JournalVerdict {
-  const first = new JournalScan(target, signatures, opts);
-  const size = target.storage.heads.get(target.tid)?.size ?? 0;
-  const at = opts.splitAt ?? Math.floor(size / 2);
-  const second = size >= (opts.splitFrom ?? VERIFY_SPLIT_FROM) && at > 0 && at < size ? SegmentCheck.start(dir, target, at) : undefined;
+  // Reported counts only go forward, also when this thread redoes the worker's half after counting it.
+  let reported = 0;
+  const report = opts.onProgress;
+  const onProgress = report ? (n: number): void => void (n > reported && report((reported = n))) : undefined;
+  const first = new JournalScan(target, signatures, { ...(onProgress ? { onProgress } : {}), ...(opts.progressEvery !== undefined ? { progressEvery: opts.progressEvery } : {}) });
+  const head = target.storage.heads.get(target.tid);
+  const size = head?.size ?? 0;
+  // A read-only environment cannot open its databases on a second handle (lmdb-js opens them in a write transaction).
+  const split = size >= (opts.splitFrom ?? VERIFY_SPLIT_FROM) && !target.storage.readOnly;
+  const at = opts.splitAt ?? (split ? balancedSplit(target, size) : 0);
+  const second = split && at > 0 && at < size ? SegmentCheck.start(dir, target, at) : undefined;
   if (!second) return first.run() ?? first.finish();
   splitCounts.started++;
-  first.progressExtra = () => second.progress();
-  const failure = first.run(at);
-  if (failure) {
+  let answer;
+  try {
+    first.progressExtra = () => second.progress();
+    const failure = first.run(at);
+    if (failure) return failure;
+    // The events ran out before the split: nothing is left for the worker's half to add.
+    if (first.checked < at) return first.finish();
+    answer = second.wait((progress) => onProgress?.(at + progress));
+  } finally {
+    // Whatever ended the wait (an answer, a failure, a throw), the worker has nothing more to do for this call.
     second.cancel();
-    return failure;
+    first.progressExtra = () => 0;
   }
-  const answer = second.wait((progress) => opts.onProgress?.(at + progress));
-  first.progressExtra = () => 0;
-  if (answer?.verdict.ok && first.confirms(answer.assumed)) {
+  // The worker read its own snapshot: it is this thread's only if it found the same head (another process may append).
+  const sameHead = answer?.head !== undefined && head !== undefined && answer.head.size === head.size && answer.head.time === head.time && bytesEqual(answer.head.head, head.head);
+  if (answer?.verdict.ok && sameHead && first.confirms(answer.assumed)) {
     const checked = answer.verdict.checked;
-    opts.onProgress?.(checked);
+    onProgress?.(checked);
     splitCounts.confirmed++;
     return { ok: true, checked, checkpoints: first.checkpoints + answer.verdict.checkpoints };
   }
   splitCounts.redone++;
   return first.run() ?? first.finish();
+}
+
+/**
+ * What a checkpoint costs the re-check, in events: its note is parsed, its
+ * root folded from the tree's edge, and its Ed25519 signature checked,
+ * which alone takes node:crypto about as long as the checks of nine events
+ * here. Whichever thread checks the signature, both halves share the same
+ * two cores, so it counts in the half the checkpoint falls in.
+ */
+const CHECKPOINT_COST = 10;
+
+/**
+ * The seq that splits the scan's work in half, counting each checkpoint as
+ * {@link CHECKPOINT_COST} events: a journal written by a lone appender
+ * has a checkpoint per event, one written in large batches few.
+ */
+function balancedSplit({ storage, tid }: ScanTarget, size: number): number {
+  const sizes = storage.checkpoints.getKeys({ start: [tid, 1], end: [tid, size + 1] });
+  const half = (size + CHECKPOINT_COST * storage.checkpoints.getCount({ start: [tid, 1], end: [tid, size + 1] })) / 2;
+  // Work up to seq `at` (exclusive) is at + CHECKPOINT_COST · (checkpoints of size ≤ at).
+  let before = 0;
+  for (const key of sizes) {
+    const cpSize = (key as [number, number])[1];
+    if (cpSize + CHECKPOINT_COST * before >= half) return Math.ceil(half - CHECKPOINT_COST * before);
+    before++;
+  }
+  return Math.min(size - 1, Math.ceil(half - CHECKPOINT_COST * before));
 }

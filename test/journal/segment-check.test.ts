@@ -67,6 +67,25 @@ console.log(JSON.stringify({ verdict, splitCounts }));
     expect(seen.at(-1)).toBe(EVENTS);
   });
 
+  it('reports progress that only goes forward when the calling thread redoes the worker half', async () => {
+    const dir = join(scratch, 'redo');
+    const other = await Tally.open(dir);
+    const t = other.tenant('acme');
+    for (let i = 0; i < 5000; i += 100) await Promise.all(Array.from({ length: 100 }, (_, j) => t.set(`k${j}`, { i: i + j })));
+    const tid = other.journal.tenant('acme')!.id;
+    const h = other.journal.header(tid, 4990);
+    await other.journal.storage.keyIndex.put([tid, 'b', h.key, 4990], new Uint8Array(32));
+    const before = { ...splitCounts };
+    const seen: number[] = [];
+    // The worker counts its progress every 1,024 events; this thread's first half adds it to what it reports.
+    const verdict = await verifyJournal(other.journal, 'acme', { splitFrom: 0, splitAt: 1000, progressEvery: 100, onProgress: (n) => seen.push(n) });
+    expect(verdict).toMatchObject({ ok: false, seq: 4990, code: 'index_mismatch' });
+    expect(await verifyJournal(other.journal, 'acme', { splitFrom: Infinity })).toEqual(verdict);
+    expect(splitCounts.redone - before.redone).toBe(1);
+    expect(seen.every((n, i) => i === 0 || n > seen[i - 1]!)).toBe(true);
+    await other.close();
+  });
+
   it('gives the same verdict, checked on the calling thread, when the worker cannot open the environment', async () => {
     const target = { storage: db.journal.storage, tid: db.journal.tenant('acme')!.id, name: 'acme', origin: db.journal.origin('acme'), keys: db.journal.verifierKeys() };
     const notADir = join(scratch, 'not-a-dir');

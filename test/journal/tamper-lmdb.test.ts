@@ -699,6 +699,24 @@ describe('verify() split between two threads answers as one scan from the start'
     expect(fx.erased.some((s) => s < fx.eraseSeq - 1)).toBe(true);
   });
 
+  it('gives the verdict of one scan when a record is inserted between two seqs, on either side of the split', async () => {
+    const mid = Math.floor(fx.headers.length / 2);
+    const withPayload = fx.headers.find((h) => h.payload !== null && !fx.erased.includes(h.seq))!.seq;
+    for (const key of [mid - 0.5, mid + 0.5]) {
+      const inserts: [string, (raw: Raw) => void][] = [
+        ['event', (raw) => raw.events.putSync([A(), key], copy(raw.events.get([A(), mid])!))],
+        ['payload', (raw) => raw.payloads.putSync([A(), key], copy(raw.payloads.get([A(), withPayload])!))],
+        ['checkpoint', (raw) => raw.checkpoints.putSync([A(), key], copy(raw.checkpoints.get([A(), fx.checkpointSizes[0]!])!))],
+      ];
+      for (const [what, alter] of inserts) {
+        const dir = await tampered(alter);
+        const { single, split } = await splitVerdicts(dir, 'acme', () => [mid - 1, mid, mid + 1]);
+        expect(single, `${what} at ${key}`).toMatchObject({ ok: false });
+        for (const { at, verdict } of split) expect(verdict, `${what} at ${key}, split at ${at}`).toEqual(single);
+      }
+    }
+  });
+
   for (const c of JOURNAL_CASES) {
     it(`${c.name}: split at 1, a third, half and the last event → ${c.code}`, async () => {
       const dir = await tampered(c.alter);
