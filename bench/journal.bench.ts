@@ -1,5 +1,5 @@
 /**
- * npm run bench:journal [-- --json] [--ms 2000] [--rounds 3] [--verify-events 200000]
+ * npm run bench:journal [-- --json] [--ms 2000] [--rounds 3] [--verify-events 200000] [--verify-rounds 3]
  *
  * Durable appends/s through Tally (each appender awaits its receipt) beside
  * raw lmdb-js puts of the same bytes awaiting `flushed`, at 1, 8, 64 and
@@ -8,7 +8,9 @@
  * Tally stores per event (header, payload, key index entry, tree leaf, and
  * on average one inner tree node) with raw lmdb-js: no hashing, signing or
  * receipts, so its ratio to raw is a ceiling for any design that stores
- * those records. Then `verify()` events/s over a journal.
+ * those records. Then `verify()` events/s over the journal the appends
+ * left, filled to `--verify-events`: the median of `--verify-rounds`
+ * passes, and the first pass alone.
  */
 import { open } from 'lmdb';
 import { encodeData } from '../src/core/codec.js';
@@ -18,6 +20,7 @@ import { benchDir, fmt, median, numberArg, report, throughput } from './harness.
 const ms = numberArg('ms', 2000);
 const rounds = numberArg('rounds', 3);
 const verifyEvents = numberArg('verify-events', 200_000);
+const verifyRounds = numberArg('verify-rounds', 3);
 const levels = [1, 8, 64, 1024];
 const details = { user: 'alice@corp.com', action: 'login', ip: '10.0.0.1', n: 42 };
 
@@ -81,12 +84,20 @@ while (size < verifyEvents) {
   await Promise.all(Array.from({ length: n }, () => tenant.log('bench.event', details)));
   size += n;
 }
-const t0 = performance.now();
-const verdict = await tenant.verify();
-const secs = (performance.now() - t0) / 1000;
-if (!verdict.ok) throw new Error(`verify failed: ${JSON.stringify(verdict)}`);
-rows.push({ appenders: 'verify()', 'tally appends/s': `${fmt(verdict.checked / secs)} events/s`, 'raw lmdb puts/s': `${verdict.checked} events, ${verdict.checkpoints} checkpoints`, ratio: '', "raw lmdb, Tally's 5 records/s": '', 'records ratio': '' });
-result['verify'] = { events: verdict.checked, checkpoints: verdict.checkpoints, seconds: fmt(secs, 2), eventsPerSecond: fmt(verdict.checked / secs) };
+// One pass is also what a lone `tally` command pays; the first also loads the re-check's worker thread and warms
+// its code, so the median of the passes is the steady figure and the first is reported beside it.
+const passes: { secs: number; verdict: Awaited<ReturnType<typeof tenant.verify>> }[] = [];
+for (let p = 0; p < verifyRounds; p++) {
+  const t0 = performance.now();
+  const verdict = await tenant.verify();
+  passes.push({ secs: (performance.now() - t0) / 1000, verdict });
+  if (!verdict.ok) throw new Error(`verify failed: ${JSON.stringify(verdict)}`);
+}
+const verdict = passes[0]!.verdict as { checked: number; checkpoints: number };
+const secs = median(passes.map((p) => p.secs));
+const firstSecs = passes[0]!.secs;
+rows.push({ appenders: 'verify()', 'tally appends/s': `${fmt(verdict.checked / secs)} events/s (first pass ${fmt(verdict.checked / firstSecs)})`, 'raw lmdb puts/s': `${verdict.checked} events, ${verdict.checkpoints} checkpoints`, ratio: '', "raw lmdb, Tally's 5 records/s": '', 'records ratio': '' });
+result['verify'] = { events: verdict.checked, checkpoints: verdict.checkpoints, passes: verifyRounds, seconds: fmt(secs, 2), eventsPerSecond: fmt(verdict.checked / secs), firstPassEventsPerSecond: fmt(verdict.checked / firstSecs) };
 
 await db.close();
 await raw.close();

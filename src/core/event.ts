@@ -21,6 +21,11 @@ export const OPS = ['set', 'delete', 'log', 'redact', 'unredact', 'erase'] as co
 /** A kind of event. */
 export type Op = (typeof OPS)[number];
 
+/** Keyspace of an op in the key index: log kinds chain apart from block keys. */
+export function keyspaceOf(op: Op): 'b' | 'k' {
+  return op === 'log' ? 'k' : 'b';
+}
+
 /** Longest block key or event kind, in UTF-8 bytes. */
 export const MAX_KEY_BYTES = 1024;
 /** Longest actor name, in UTF-8 bytes. */

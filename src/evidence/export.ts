@@ -13,7 +13,8 @@ import { toBase64 } from '../core/bytes.js';
 import { TallyError } from '../core/errors.js';
 import { BUNDLE_FORMAT, type BundleRecord } from '../core/bundle.js';
 import { frontierOf } from '../core/merkle.js';
-import { keyspaceOf, type Journal } from '../journal/journal.js';
+import { keyspaceOf } from '../core/event.js';
+import type { Journal } from '../journal/journal.js';
 import type { Tally } from '../store/tally.js';
 import { parseAsOf } from '../store/time-point.js';
 

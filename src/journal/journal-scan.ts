@@ -25,12 +25,11 @@ import type { Database } from 'lmdb';
 import { bytesEqual } from '../core/bytes.js';
 import { parseCheckpoint } from '../core/checkpoint.js';
 import { decodeCanonical } from '../core/codec.js';
-import { decodeHeader, ZERO_HASH, type EventHeader } from '../core/event.js';
+import { decodeHeader, keyspaceOf, ZERO_HASH, type EventHeader } from '../core/event.js';
 import { SALT_LENGTH } from '../core/hash.js';
 import { frontierOf, IncrementalTree } from '../core/merkle.js';
 import { verifyNote, type VerifierKey } from '../core/note.js';
 import { fastHashing } from './fast-hashing.js';
-import { keyspaceOf } from './journal.js';
 import type { SignatureChecks } from './signature-checks.js';
 import type { Storage } from './storage.js';
 

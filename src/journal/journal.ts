@@ -19,7 +19,7 @@ import { resolve } from 'node:path';
 import { formatCheckpoint } from '../core/checkpoint.js';
 import { isWellFormed, utf8 } from '../core/bytes.js';
 import { TallyError } from '../core/errors.js';
-import { assertKey, assertNewKey, assertVisibility, decodeStoredHeader, encodeHeader, FORMAT_VERSION, isValidTenantName, MAX_ACTOR_BYTES, ZERO_HASH, type EventHeader, type Op } from '../core/event.js';
+import { assertKey, assertNewKey, assertVisibility, decodeStoredHeader, encodeHeader, FORMAT_VERSION, isValidTenantName, keyspaceOf, MAX_ACTOR_BYTES, ZERO_HASH, type EventHeader, type Op } from '../core/event.js';
 import { SALT_LENGTH } from '../core/hash.js';
 import { consistencyProof, inclusionProof, treeRoot, type PerfectNode } from '../core/merkle.js';
 import { signNote, type VerifierKey } from '../core/note.js';
@@ -108,11 +108,6 @@ class SaltPool {
 /** Default payload limit: 1 MiB. */
 export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
-
-/** Keyspace of an op in the key index: log kinds chain apart from block keys. */
-export function keyspaceOf(op: Op): 'b' | 'k' {
-  return op === 'log' ? 'k' : 'b';
-}
 
 /** The journal of one data directory. */
 export class Journal {
