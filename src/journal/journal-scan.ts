@@ -123,6 +123,8 @@ export class JournalScan {
   private nextCp: IteratorResult<{ size: number; note: string }>;
   private lastCpSize: number;
   private readonly events: Iterator<{ key: unknown; value: CheckedEvent }>;
+  /** An event record read ahead by {@link confirms}, for {@link run} to take first. */
+  private pendingEvent: IteratorResult<{ key: unknown; value: CheckedEvent }> | undefined;
   private readonly payloads: Iterator<{ key: unknown; value: CheckedPayload }>;
   private nextPayload: IteratorResult<{ key: unknown; value: CheckedPayload }>;
   private readonly nodes: NodeCursors;
@@ -178,7 +180,8 @@ export class JournalScan {
     const every = this.opts.progressEvery ?? 10_000;
     while (this.checked < until) {
       if (stop && this.checked % 1024 === 0 && stop()) return undefined;
-      const next = this.events.next();
+      const next = this.pendingEvent ?? this.events.next();
+      this.pendingEvent = undefined;
       if (next.done) return undefined;
       const { key, value: event } = next.value;
       const seq = (key as [number, number])[1];
@@ -291,11 +294,20 @@ export class JournalScan {
    * Whether this scan, stopped after `assumed.from` events with no
    * failure, ends exactly where a scan that started there assumed it
    * would, with every payload it found missing accounted for by that
-   * scan's erase events. Changes nothing: on false the caller goes on
+   * scan's erase events, and with nothing stored between the last records
+   * it read and the first the other scan read. It reads one event record
+   * ahead, which {@link run} then takes first: on false the caller goes on
    * with {@link run} as if it had never asked.
    */
   confirms(assumed: SegmentAssumptions): boolean {
     if (this.checked !== assumed.from || !bytesEqual(this.prev, assumed.firstPrev) || assumed.firstTime < this.lastTime) return false;
+    // The other scan's event and payload ranges start just past the canonical key [tid, from − 1]. This scan read event
+    // from − 1 under the key it found, which may be another encoding of the same numbers sorting before the canonical
+    // one (ordered-binary also reads shorter forms of a number). Nothing lies between the two only if what this scan
+    // would read next is keyed at or past `from`: such a key sorts after the canonical [tid, from − 1].
+    this.pendingEvent ??= this.events.next();
+    if (!this.pendingEvent.done && !atOrPast(this.pendingEvent.value.key, assumed.from)) return false;
+    if (!this.nextPayload.done && !atOrPast(this.nextPayload.value.key, assumed.from)) return false;
     const edge = this.tree.frontier();
     if (edge.length !== assumed.frontier.length || !edge.every((h, i) => bytesEqual(h, assumed.frontier[i]!))) return false;
     const erased = new Set(assumed.erasedBefore.map(([seq, key]) => `${seq} ${key}`));
@@ -359,6 +371,12 @@ export class JournalScan {
       else if (this.missingPayloads.get(s) === eraseKey) this.missingPayloads.delete(s);
     }
   }
+}
+
+/** Whether an LMDB key read from a tenant's [tid, seq] range holds a seq of `from` or more. */
+function atOrPast(key: unknown, from: number): boolean {
+  const seq = (key as unknown[])[1];
+  return typeof seq === 'number' && seq >= from;
 }
 
 /** Stored checkpoints of a tenant from size `from` on (past it when `exclusiveStart`), in order. */

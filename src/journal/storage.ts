@@ -140,7 +140,7 @@ export function openStorage(dir: string, opts: StorageOptions = {}): Storage {
     };
   } catch (err) {
     // An environment left open here would outlive the caller's failure and hold the path (lmdb-js shares it).
-    void root.close();
+    root.close().catch(() => {});
     throw err;
   }
 }

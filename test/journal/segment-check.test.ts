@@ -86,6 +86,42 @@ console.log(JSON.stringify({ verdict, splitCounts }));
     await other.close();
   });
 
+  it('gives the verdict of one scan when the record before the split is also stored under a shorter encoding of its key', async () => {
+    // ordered-binary also reads a number's 9-byte form with its zero tail dropped: such a key sorts just before the
+    // canonical one and decodes to the same [tid, seq]. The genuine record goes there and other bytes under the
+    // canonical key (what point reads return): the worker's part, which starts past the canonical key, must not make
+    // the first part's scan miss them.
+    for (const name of ['events', 'payloads'] as const) {
+      const other = await Tally.open(join(scratch, `alias-${name}`));
+      try {
+        const t = other.tenant('acme');
+        for (let i = 0; i < 24; i++) await t.set(`k${i % 7}`, { i });
+        const tid = other.journal.tenant('acme')!.id;
+        const { root } = other.journal.storage;
+        const handle = other.journal.storage[name];
+        const rawKeys = root.openDB<Uint8Array, Uint8Array>({ name, encoding: 'binary', keyEncoding: 'binary' } as never);
+        const seq = 11;
+        const genuine = Uint8Array.from(handle.get([tid, seq])!);
+        // The record's own key bytes: the one holding its value (headers and salted payloads are unique).
+        const canonical = Uint8Array.from([...rawKeys.getRange({})].find((e) => Buffer.from(e.value).equals(Buffer.from(genuine)))!.key);
+        const forged = Uint8Array.from(genuine);
+        forged[forged.length - 1]! ^= 1;
+        root.transactionSync(() => {
+          rawKeys.putSync(canonical.subarray(0, canonical.length - 5), genuine);
+          handle.putSync([tid, seq], forged);
+        });
+        // Two records now read as [tid, seq], the genuine one first.
+        const read = [...handle.getRange({ start: [tid, seq - 0.5], end: [tid, seq + 0.5] })];
+        expect(read.map((e) => [e.key[1], Buffer.from(e.value).equals(Buffer.from(genuine))]), name).toEqual([[seq, true], [seq, false]]);
+        const single = await verifyJournal(other.journal, 'acme', { splitFrom: Infinity });
+        expect(single, name).toMatchObject({ ok: false });
+        expect(await verifyJournal(other.journal, 'acme', { splitFrom: 0, splitAt: seq + 1 }), name).toEqual(single);
+      } finally {
+        await other.close();
+      }
+    }
+  });
+
   it('gives the same verdict, checked on the calling thread, when the worker cannot open the environment', async () => {
     const target = { storage: db.journal.storage, tid: db.journal.tenant('acme')!.id, name: 'acme', origin: db.journal.origin('acme'), keys: db.journal.verifierKeys() };
     const notADir = join(scratch, 'not-a-dir');

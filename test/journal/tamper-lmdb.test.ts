@@ -717,6 +717,27 @@ describe('verify() split between two threads answers as one scan from the start'
     }
   });
 
+  it('gives the verdict of one scan, without throwing, for a head record of another shape', async () => {
+    const shapes: [string, (h: { size: number; head: Uint8Array; time: number }) => unknown][] = [
+      ['head hash null', (h) => ({ ...h, head: null })],
+      ['head hash missing', (h) => ({ size: h.size, time: h.time })],
+      ['size as a bigint', (h) => ({ ...h, size: BigInt(h.size) })],
+      ['size as a string', (h) => ({ ...h, size: String(h.size) })],
+    ];
+    for (const [what, reshape] of shapes) {
+      const dir = await tampered((raw) => void raw.heads.putSync(A(), reshape(raw.heads.get(A())!) as never));
+      const { single, split } = await splitVerdicts(dir, 'acme', () => [1, Math.floor(fx.headers.length / 2)]);
+      expect(single, what).toMatchObject({ ok: false, code: 'head_mismatch' });
+      for (const { at, verdict } of split) expect(verdict, `${what}, split at ${at}`).toEqual(single);
+      const db = await Tally.open(dir);
+      try {
+        expect(await verifyJournal(db.journal, 'acme', { splitFrom: 0 }), what).toEqual(single);
+      } finally {
+        await db.close();
+      }
+    }
+  });
+
   for (const c of JOURNAL_CASES) {
     it(`${c.name}: split at 1, a third, half and the last event → ${c.code}`, async () => {
       const dir = await tampered(c.alter);
