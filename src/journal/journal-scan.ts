@@ -85,8 +85,12 @@ export interface SegmentAssumptions {
   frontier: Uint8Array[];
   /** Payloads before `from` that erase events of this segment account for: [seq, keyspace + key]. */
   erasedBefore: [number, string][];
-  /** The `keyPrev` of the first event of each key in the segment: [keyspace + key, hash or null]; the events before must end each key there. */
-  keyPrevs: [string, Uint8Array | null][];
+  /**
+   * The `keyPrev` of the first event of each key in the segment, packed by
+   * {@link KeyPrevList} (one entry per distinct key, so it travels between
+   * threads as one buffer); the events before must end each key there.
+   */
+  keyPrevs: Uint8Array;
 }
 
 /** Options of a scan. */
@@ -112,6 +116,8 @@ export class JournalScan {
   checkpoints = 0;
   /** Set when the scan started past seq 0: what it assumed of the events before. */
   readonly assumed: SegmentAssumptions | undefined;
+  /** Where a scan from a later seq collects {@link SegmentAssumptions.keyPrevs}. */
+  private readonly keyPrevs: KeyPrevList | undefined;
   /** Extra count added to what {@link ScanOptions.onProgress} reports (another thread's progress). */
   progressExtra: () => number = () => 0;
 
@@ -152,7 +158,8 @@ export class JournalScan {
       // A missing node leaves an empty hash that no recomputed node equals: the scan fails, and the
       // caller re-checks from the beginning. Until the first event is read, prev and time are unknown.
       tree = IncrementalTree.fromFrontier(hasher, from, frontier);
-      this.assumed = { from, firstPrev: ZERO_HASH, firstTime: 0, frontier, erasedBefore: [], keyPrevs: [] };
+      this.assumed = { from, firstPrev: ZERO_HASH, firstTime: 0, frontier, erasedBefore: [], keyPrevs: new Uint8Array(0) };
+      this.keyPrevs = new KeyPrevList();
       this.lastTime = -Infinity;
     }
     this.tree = tree;
@@ -206,7 +213,7 @@ export class JournalScan {
       const known = this.lastOfKey.get(mapKey);
       if (known === undefined && this.assumed) {
         // The key's first event in a later segment: what it names is for the scan of the events before to confirm.
-        this.assumed.keyPrevs.push([mapKey, h.keyPrev]);
+        this.keyPrevs!.add(mapKey, h.keyPrev);
       } else if (!(h.keyPrev === null ? known === undefined : known !== undefined && bytesEqual(h.keyPrev, known))) {
         return this.failAt(seq, 'key_chain_broken', `event ${seq} keyPrev does not name the previous event of its key`);
       }
@@ -260,6 +267,7 @@ export class JournalScan {
    * Call once {@link run} has returned undefined without being stopped.
    */
   finish(): JournalVerdict {
+    if (this.assumed && this.keyPrevs) this.assumed.keyPrevs = this.keyPrevs.bytes();
     const { storage, tid } = this.target;
     const { checked, prev } = this;
     // The head first: when the last events were cut off, a head that still counts them says so most directly,
@@ -312,7 +320,7 @@ export class JournalScan {
     if (edge.length !== assumed.frontier.length || !edge.every((h, i) => bytesEqual(h, assumed.frontier[i]!))) return false;
     const erased = new Set(assumed.erasedBefore.map(([seq, key]) => `${seq} ${key}`));
     for (const [seq, key] of this.missingPayloads) if (!erased.has(`${seq} ${key}`)) return false;
-    for (const [key, hash] of assumed.keyPrevs) {
+    for (const [key, hash] of KeyPrevList.entries(assumed.keyPrevs)) {
       const last = this.lastOfKey.get(key);
       if (hash === null ? last !== undefined : last === undefined || !bytesEqual(last, hash)) return false;
     }
@@ -369,6 +377,62 @@ export class JournalScan {
       if (typeof s !== 'number' || s >= eraseSeq) continue;
       if (this.assumed && s < this.assumed.from) this.assumed.erasedBefore.push([s, eraseKey]);
       else if (this.missingPayloads.get(s) === eraseKey) this.missingPayloads.delete(s);
+    }
+  }
+}
+
+/**
+ * (keyspace + key, keyPrev) pairs packed into one growing buffer: per
+ * entry the key's UTF-8 length (u32 LE) and bytes, then 0 for a null
+ * keyPrev or 1, its length (u32 LE; 32 in any header that decodes) and
+ * its bytes.
+ */
+export class KeyPrevList {
+  private buf = new Uint8Array(4096);
+  private length = 0;
+  private static readonly text = new TextEncoder();
+
+  add(key: string, keyPrev: Uint8Array | null): void {
+    const need = 4 + 3 * key.length + 5 + (keyPrev?.length ?? 0);
+    if (this.length + need > this.buf.length) {
+      const grown = new Uint8Array(Math.max(this.buf.length * 2, this.length + need));
+      grown.set(this.buf.subarray(0, this.length));
+      this.buf = grown;
+    }
+    const { written } = KeyPrevList.text.encodeInto(key, this.buf.subarray(this.length + 4));
+    new DataView(this.buf.buffer).setUint32(this.length, written, true);
+    let at = this.length + 4 + written;
+    if (keyPrev === null) {
+      this.buf[at++] = 0;
+    } else {
+      this.buf[at++] = 1;
+      new DataView(this.buf.buffer).setUint32(at, keyPrev.length, true);
+      this.buf.set(keyPrev, at + 4);
+      at += 4 + keyPrev.length;
+    }
+    this.length = at;
+  }
+
+  /** The entries so far, in a buffer of their own (transferable). */
+  bytes(): Uint8Array {
+    return this.buf.slice(0, this.length);
+  }
+
+  /** The entries of a packed buffer, in the order added. */
+  static *entries(bytes: Uint8Array): Generator<[string, Uint8Array | null]> {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const text = new TextDecoder();
+    for (let at = 0; at < bytes.length; ) {
+      const len = view.getUint32(at, true);
+      const key = text.decode(bytes.subarray(at + 4, at + 4 + len));
+      at += 4 + len;
+      if (bytes[at++] === 0) {
+        yield [key, null];
+      } else {
+        const n = view.getUint32(at, true);
+        yield [key, bytes.subarray(at + 4, at + 4 + n)];
+        at += 4 + n;
+      }
     }
   }
 }

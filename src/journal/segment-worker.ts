@@ -82,7 +82,8 @@ async function runJob(job: SegmentJob): Promise<void> {
       verdict = { ok: false, checked: verdict.checked, seq: job.from, code: 'checkpoint_signature', message: 'a checkpoint signature does not verify' };
     }
     const answer: SegmentAnswer = { verdict, assumed: scan.assumed!, head };
-    job.port.postMessage(answer);
+    // The packed keyPrevs may be large (one entry per distinct key): handed over, not copied.
+    job.port.postMessage(answer, [answer.assumed.keyPrevs.buffer as ArrayBuffer]);
     finish(DONE);
   } catch {
     finish(FAILED);

@@ -11,7 +11,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KeyPrevList } from '../../src/journal/journal-scan.js';
 import { SegmentCheck } from '../../src/journal/segment-check.js';
 import { splitCounts, verifyJournal } from '../../src/journal/verify-journal.js';
 import { Tally } from '../../src/store/tally.js';
@@ -151,5 +153,17 @@ console.log(JSON.stringify({ verdict, splitCounts }));
     const good = await verifyJournal(db.journal, 'acme', { splitFrom: 0 });
     expect(good).toMatchObject({ ok: true, checked: EVENTS });
     expect(splitCounts.confirmed - before.confirmed).toBe(1);
+  });
+});
+
+describe('KeyPrevList', () => {
+  it('gives back every (key, keyPrev) pair in order, any key text and keyPrev length', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.string({ unit: 'grapheme', maxLength: 40 }), fc.option(fc.uint8Array({ minLength: 0, maxLength: 40 }), { nil: null })), { maxLength: 300 }), (pairs) => {
+        const list = new KeyPrevList();
+        for (const [k, v] of pairs) list.add(k, v);
+        expect([...KeyPrevList.entries(list.bytes())].map(([k, v]) => [k, v === null ? null : [...v]])).toEqual(pairs.map(([k, v]) => [k, v === null ? null : [...v]]));
+      }),
+    );
   });
 });
