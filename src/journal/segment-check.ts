@@ -12,7 +12,7 @@
  * sources, as the tests and benches do), and unreferenced so it never
  * keeps a process alive. A worker that fails to load, crashes, or makes no
  * progress for {@link STALL_MS} is given up on, and the caller re-checks
- * the whole journal itself: the worker can make a re-check faster, never
+ * the worker's part itself: the worker can make a re-check faster, never
  * change its verdict.
  */
 import { createRequire } from 'node:module';

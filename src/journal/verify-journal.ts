@@ -4,14 +4,14 @@
  * checked beside it (signature-checks.ts).
  *
  * A journal of {@link VERIFY_SPLIT_FROM} events or more is checked on two
- * threads: the calling thread scans the first half while a worker scans
- * the second (segment-check.ts), assuming what the stored records say of
- * the events before it; the first half's scan then confirms those
- * assumptions. If the worker's half fails, or its assumptions do not hold,
- * or it gives no answer, the calling thread goes on scanning the second
- * half itself, from exactly where it stopped: so a failure is always
- * reported as a single scan from the start reports it, and the worker
- * only ever makes a passing re-check faster.
+ * threads: the calling thread scans the events before a split point that
+ * halves the work while a worker scans the rest (segment-check.ts),
+ * assuming what the stored records say of the events before it; the first
+ * part's scan then confirms those assumptions. If the worker's part fails,
+ * or its assumptions do not hold, or it gives no answer, the calling
+ * thread goes on scanning the rest itself, from exactly where it stopped:
+ * so a failure is always reported as a single scan from the start reports
+ * it, and the worker only ever makes a passing re-check faster.
  */
 import { bytesEqual } from '../core/bytes.js';
 import { TallyError } from '../core/errors.js';
