@@ -111,33 +111,45 @@ export class SegmentCheck {
    * @param onTick called with {@link progress} while waiting.
    */
   wait(onTick?: (progress: number) => void): SegmentAnswer | undefined {
-    let seen = -1;
-    let seenAt = Date.now();
     try {
-      for (;;) {
-        const state = Atomics.load(this.state, STATE);
-        if (state === DONE) return receiveMessageOnPort(this.port)?.message as SegmentAnswer | undefined;
-        if (state === FAILED) return undefined;
-        const progress = this.progress();
-        if (progress !== seen) {
-          seen = progress;
-          seenAt = Date.now();
-          onTick?.(progress);
-        } else if (Date.now() - seenAt > STALL_MS) {
-          this.cancel();
-          return undefined;
-        }
-        Atomics.wait(this.state, STATE, RUNNING, TICK_MS);
+      if (!this.settle(onTick)) {
+        Atomics.store(this.state, CANCEL, 1);
+        return undefined;
       }
+      return Atomics.load(this.state, STATE) === DONE ? (receiveMessageOnPort(this.port)?.message as SegmentAnswer | undefined) : undefined;
     } finally {
       this.port.close();
     }
   }
 
-  /** Tells the worker to stop this segment (it checks every 1,024 events). */
+  /**
+   * Tells the worker to stop this segment (it checks every 1,024 events)
+   * and waits until it has, so that it reads nothing of the environment
+   * after the caller returns (a caller may close and delete it); a worker
+   * that makes no progress for {@link STALL_MS} is not waited for.
+   */
   cancel(): void {
     Atomics.store(this.state, CANCEL, 1);
+    this.settle();
     this.port.close();
+  }
+
+  /** Waits until the worker's job is no longer running; false when it made no progress for {@link STALL_MS}. */
+  private settle(onTick?: (progress: number) => void): boolean {
+    let seen = -1;
+    let seenAt = Date.now();
+    for (;;) {
+      if (Atomics.load(this.state, STATE) !== RUNNING) return true;
+      const progress = this.progress();
+      if (progress !== seen) {
+        seen = progress;
+        seenAt = Date.now();
+        onTick?.(progress);
+      } else if (Date.now() - seenAt > STALL_MS) {
+        return false;
+      }
+      Atomics.wait(this.state, STATE, RUNNING, TICK_MS);
+    }
   }
 }
 
