@@ -2,9 +2,8 @@
  * The Ed25519 checks of a journal re-check, run on a second thread.
  *
  * A journal signs one checkpoint per committed batch, so a journal written
- * by small batches holds a checkpoint every few events, and OpenSSL's
- * Ed25519 check of each cost about as much as re-hashing the events
- * themselves. `verify()` hashes on the main thread and hands signatures to
+ * by small batches holds a checkpoint every few events, and the Ed25519
+ * check of each costs about as much as re-hashing several events. `verify()` hashes on the main thread and hands signatures to
  * one worker in chunks. It reads their verdicts from shared memory, so the
  * main thread never has to yield, and the reported failure is still the
  * first one in journal order: a check is queued when its checkpoint is
@@ -17,6 +16,7 @@
 import { Worker } from 'node:worker_threads';
 import { bytesEqual } from '../core/bytes.js';
 import type { Ed25519Verify } from '../core/note.js';
+import { sodiumPath } from './signing-keys.js';
 
 /** Checks done on the calling thread before the worker is used. */
 export const INLINE_CHECKS = 128;
@@ -41,8 +41,13 @@ const LOST = 2;
 
 // nodeVerify's few lines again in plain JS, so the worker runs the same from src/ (tsx, vitest) and from dist/.
 const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
+const { parentPort, workerData } = require('node:worker_threads');
 const { createPublicKey, verify } = require('node:crypto');
+// libsodium when its binding loads here too (see signing-keys.ts), OpenSSL otherwise.
+let sodium;
+try {
+  sodium = workerData.sodium ? require(workerData.sodium) : undefined;
+} catch {}
 const SPKI = Buffer.from('302a300506032b6570032100', 'hex');
 const keys = new Map();
 parentPort.on('message', ({ buf, answer }) => {
@@ -58,7 +63,8 @@ parentPort.on('message', ({ buf, answer }) => {
     let k = keys.get(hex);
     if (k === undefined) {
       try {
-        k = raw.length === 32 ? createPublicKey({ key: Buffer.concat([SPKI, raw]), format: 'der', type: 'spki' }) : null;
+        // libsodium takes the raw key; OpenSSL a key object, made once per key.
+        k = raw.length !== 32 ? null : sodium ? Buffer.from(raw) : createPublicKey({ key: Buffer.concat([SPKI, raw]), format: 'der', type: 'spki' });
       } catch {
         k = null;
       }
@@ -73,7 +79,7 @@ parentPort.on('message', ({ buf, answer }) => {
     const sig = take();
     let ok = false;
     try {
-      ok = !!k && sig.length === 64 && verify(null, msg, k, sig);
+      ok = !!k && sig.length === 64 && (sodium ? sodium.crypto_sign_verify_detached(sig, msg, k) : verify(null, msg, k, sig));
     } catch {}
     answer[1 + i] = ok ? 1 : 0;
   }
@@ -139,7 +145,7 @@ class SignatureWorker {
 
   private start(): Worker {
     if (this.worker) return this.worker;
-    const w = new Worker(WORKER_SOURCE, { eval: true });
+    const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { sodium: sodiumPath } });
     if (this.waiters === 0) w.unref();
     const lost = (): void => {
       // A dead worker answers nothing more: mark what it held lost (redone by the caller); the next chunk starts a
