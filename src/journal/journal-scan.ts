@@ -118,8 +118,6 @@ export class JournalScan {
   readonly assumed: SegmentAssumptions | undefined;
   /** Where a scan from a later seq collects {@link SegmentAssumptions.keyPrevs}. */
   private readonly keyPrevs: KeyPrevList | undefined;
-  /** Extra count added to what {@link ScanOptions.onProgress} reports (another thread's progress). */
-  progressExtra: () => number = () => 0;
 
   private readonly tree: IncrementalTree;
   private readonly lastOfKey = new Map<string, Uint8Array>();
@@ -256,7 +254,7 @@ export class JournalScan {
       this.checked++;
       const cpFail = this.checkCheckpointsUpTo(this.checked);
       if (cpFail) return cpFail;
-      if (this.opts.onProgress && this.checked % every === 0) this.opts.onProgress(this.checked + this.progressExtra());
+      if (this.opts.onProgress && this.checked % every === 0) this.opts.onProgress(this.checked);
     }
     return undefined;
   }
@@ -389,6 +387,7 @@ export class JournalScan {
  */
 export class KeyPrevList {
   private buf = new Uint8Array(4096);
+  private view = new DataView(this.buf.buffer);
   private length = 0;
   private static readonly text = new TextEncoder();
 
@@ -398,15 +397,16 @@ export class KeyPrevList {
       const grown = new Uint8Array(Math.max(this.buf.length * 2, this.length + need));
       grown.set(this.buf.subarray(0, this.length));
       this.buf = grown;
+      this.view = new DataView(grown.buffer);
     }
     const { written } = KeyPrevList.text.encodeInto(key, this.buf.subarray(this.length + 4));
-    new DataView(this.buf.buffer).setUint32(this.length, written, true);
+    this.view.setUint32(this.length, written, true);
     let at = this.length + 4 + written;
     if (keyPrev === null) {
       this.buf[at++] = 0;
     } else {
       this.buf[at++] = 1;
-      new DataView(this.buf.buffer).setUint32(at, keyPrev.length, true);
+      this.view.setUint32(at, keyPrev.length, true);
       this.buf.set(keyPrev, at + 4);
       at += 4 + keyPrev.length;
     }

@@ -76,11 +76,15 @@ export async function verifyJournal(journal: Journal, name: string, opts: Verify
  */
 // justifies: INV-VERIFY-SPLIT-EXACT
 function scan(dir: string, target: ScanTarget, signatures: SignatureChecks, opts: VerifyJournalOptions): JournalVerdict {
-  // Reported counts only go forward, also when this thread redoes the worker's half after counting it.
+  // Reported counts add the worker's while it runs, and only go forward, also when this thread redoes its part.
   let reported = 0;
+  let workerProgress = (): number => 0;
   const report = opts.onProgress;
   const onProgress = report ? (n: number): void => void (n > reported && report((reported = n))) : undefined;
-  const first = new JournalScan(target, signatures, { ...(onProgress ? { onProgress } : {}), ...(opts.progressEvery !== undefined ? { progressEvery: opts.progressEvery } : {}) });
+  const first = new JournalScan(target, signatures, {
+    ...(onProgress ? { onProgress: (n: number) => onProgress(n + workerProgress()) } : {}),
+    ...(opts.progressEvery !== undefined ? { progressEvery: opts.progressEvery } : {}),
+  });
   const head = target.storage.heads.get(target.tid);
   const size = head?.size ?? 0;
   // A read-only environment cannot open its databases on a second handle (lmdb-js opens them in a write transaction).
@@ -92,7 +96,7 @@ function scan(dir: string, target: ScanTarget, signatures: SignatureChecks, opts
   splitCounts.started++;
   let answer;
   try {
-    first.progressExtra = () => second.progress();
+    workerProgress = () => second.progress();
     const failure = first.run(at);
     if (failure) return failure;
     // The events ran out before the split: nothing is left for the worker's half to add.
@@ -101,7 +105,7 @@ function scan(dir: string, target: ScanTarget, signatures: SignatureChecks, opts
   } finally {
     // Whatever ended the wait (an answer, a failure, a throw), the worker has nothing more to do for this call.
     second.cancel();
-    first.progressExtra = () => 0;
+    workerProgress = () => 0;
   }
   // The worker read its own snapshot: it is this thread's only if it found the same head (another process may append).
   if (answer?.verdict.ok && sameHead(answer.head, head) && first.confirms(answer.assumed)) {
@@ -134,12 +138,12 @@ const CHECKPOINT_COST = 4;
  * has a checkpoint per event, one written in large batches few.
  */
 function balancedSplit({ storage, tid }: ScanTarget, size: number): number {
-  const sizes = storage.checkpoints.getKeys({ start: [tid, 1], end: [tid, size + 1] });
-  const half = (size + CHECKPOINT_COST * storage.checkpoints.getCount({ start: [tid, 1], end: [tid, size + 1] })) / 2;
+  // One pass over the checkpoint keys: their number sets the half, their sizes where it falls.
+  const sizes = Array.from(storage.checkpoints.getKeys({ start: [tid, 1], end: [tid, size + 1] }), (key) => (key as [number, number])[1]);
+  const half = (size + CHECKPOINT_COST * sizes.length) / 2;
   // Work up to seq `at` (exclusive) is at + CHECKPOINT_COST · (checkpoints of size ≤ at).
   let before = 0;
-  for (const key of sizes) {
-    const cpSize = (key as [number, number])[1];
+  for (const cpSize of sizes) {
     if (cpSize + CHECKPOINT_COST * before >= half) return Math.ceil(half - CHECKPOINT_COST * before);
     before++;
   }
