@@ -127,8 +127,17 @@ export function isStorableKey(text: string): boolean {
  */
 export function assertVisibility(v: unknown, name = 'v'): asserts v is number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_VISIBILITY) {
-    throw badRequest(`"${name}" expected an integer in 0..${MAX_VISIBILITY}, got ${String(v)}`);
+    throw badRequest(`"${name}" expected an integer in 0..${MAX_VISIBILITY}, got ${described(v)}`);
   }
+}
+
+/**
+ * A bad value as an error message names it: a number itself, anything
+ * else by its type. String() of an arbitrary object from JSON may throw
+ * (an own, non-callable toString) instead of the error being reported.
+ */
+function described(v: unknown): string {
+  return typeof v === 'number' ? String(v) : v === null ? 'null' : `a ${typeof v}`;
 }
 
 function isTime(n: unknown): n is number {
@@ -153,7 +162,7 @@ export function assertHeader(h: EventHeader): void {
 
 /** The rules of {@link assertHeader} for each field, for a header known to have exactly the fields. */
 function assertHeaderValues(h: EventHeader): void {
-  if (h.fmt !== FORMAT_VERSION) throw badRequest(`header "fmt" must be ${FORMAT_VERSION}, got ${String(h.fmt)}`);
+  if (h.fmt !== FORMAT_VERSION) throw badRequest(`header "fmt" must be ${FORMAT_VERSION}, got ${described(h.fmt)}`);
   if (!isValidTenantName(h.journal)) throw badRequest('header "journal" is not a valid tenant name');
   if (!isTime(h.seq)) throw badRequest('header "seq" must be a non-negative safe integer');
   if (!isTime(h.time)) throw badRequest('header "time" must be a non-negative safe integer (Unix ms)');

@@ -276,6 +276,14 @@ describe('event headers and receipts under fuzz', () => {
     );
   });
 
+  it('headerFromJson names a bad fmt or v without converting it: an object whose toString is not a function is a TallyError', () => {
+    // Found by the property above (seed -549574841): String() of such an object throws a TypeError.
+    for (const field of ['fmt', 'v'] as const) {
+      const j = { ...headerToJson(header), [field]: { toString: false } };
+      expect(attempt(() => headerFromJson(j), () => field)).toEqual({ code: 'bad_request' });
+    }
+  });
+
   it('parses and verifies edited receipts (JSON values, JSON text, CBOR) without a stray throw, and accepts only what the original proves', () => {
     const original = receipts.map((r) => JSON.stringify(receiptToJson(receiptFromJson(r))));
     const input = fc.nat(3).chain((i) =>
