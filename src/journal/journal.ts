@@ -444,6 +444,17 @@ export class Journal {
   }
 
   /**
+   * Decodes the payload of event `seq` (without its salt) straight from
+   * LMDB's read buffer, with no copy; `decode` must copy whatever it keeps.
+   * Null when the event has no payload or it was erased.
+   */
+  decodePayload<T>(tid: number, seq: number, decode: (bytes: Uint8Array) => T): T | null {
+    const stored = this.storage.payloads.getBinaryFast([tid, seq]);
+    // The reusable buffer carries the value's size as its `length`, not as its view's extent: an explicit end.
+    return stored ? decode(stored.subarray(SALT_LENGTH, stored.length)) : null;
+  }
+
+  /**
    * Headers and payloads of events `from` ≤ seq < `to`, without hashing: what
    * a replay folds. With `withPayloads` false every payload is null (a
    * reader that needs few of them reads those alone).

@@ -229,8 +229,15 @@ export class OverlayStore implements ProjectionStore {
 export class Projection implements Projector {
   /** [tid, key] → {@link KeyState} */
   readonly blocks: Database<Uint8Array, BlockKey>;
+  /**
+   * The same records, decoded straight from LMDB's read buffer: a range read
+   * through it copies no value before decoding (the decoder copies what it keeps).
+   */
+  readonly blockStates: Database<KeyState, BlockKey>;
   /** [tid, key, seq] → key state after that event (without data) */
   readonly versions: Database<Uint8Array, VersionKey>;
+  /** The version records, decoded straight from LMDB's read buffer (see {@link blockStates}). */
+  private readonly versionStates: Database<Omit<KeyState, 'data'> & { op: string }, VersionKey>;
   /** [tid, key, epoch, validFrom, seq] → empty: the order of facts (their links are in `versions`) */
   readonly valid: Database<Uint8Array, ValidKey>;
   /** tid → live block count */
@@ -242,7 +249,9 @@ export class Projection implements Projector {
 
   constructor(storage: Storage) {
     this.blocks = storage.openDB('blocks', 'binary');
+    this.blockStates = storage.openDecoded('blocks', (bytes) => decodeStored(bytes) as unknown as KeyState);
     this.versions = storage.openDB('versions', 'binary');
+    this.versionStates = storage.openDecoded('versions', (bytes) => decodeStored(bytes) as unknown as Omit<KeyState, 'data'> & { op: string });
     // 'valid-time' held the facts without epochs or links; Tally.open rebuilds projections kept in it.
     this.valid = storage.openDB('valid-chain', 'binary');
     this.counts = storage.openDB('block-counts', 'binary');
@@ -277,9 +286,7 @@ export class Projection implements Projector {
   /** The key state right after the last event ≤ `seq`; one seek. */
   stateAtSeq(tid: number, key: string, seq: number): (Omit<KeyState, 'data'> & { op: string }) | undefined {
     if (seq < 0) return undefined;
-    for (const { value } of this.versions.getRange({ start: [tid, key, seq], end: [tid, key, -1], reverse: true, limit: 1 })) {
-      return decodeStored(value) as unknown as Omit<KeyState, 'data'> & { op: string };
-    }
+    for (const { value } of this.versionStates.getRange({ start: [tid, key, seq], end: [tid, key, -1], reverse: true, limit: 1 })) return value;
     return undefined;
   }
 

@@ -15,7 +15,7 @@ import type { Journal, JournalEvent } from '../journal/journal.js';
 import type { TenantRecord } from '../journal/storage.js';
 import { verifyJournal, type JournalVerdict } from '../journal/verify-journal.js';
 import { quotaOf } from './plans.js';
-import { decodeState, type KeyState, type Projection } from './projection.js';
+import { type KeyState, type Projection } from './projection.js';
 import { parseAsOf, parseInstant, parseSince, type AsOf, type JournalPoint } from './time-point.js';
 import { MAX_BATCH_OPS, planOps, prepareOp, type BatchOp, type IfVersion, type PreparedOp } from './write-plan.js';
 
@@ -389,11 +389,10 @@ export class TenantHandle {
 
   /** Every key with history under a prefix, resolved at a time point, visible blocks only. */
   private *blocksAt(tid: number, at: TimePoint, prefix: string, after: string | undefined, includeHidden: boolean | undefined): Generator<Block> {
-    for (const { key, value } of this.projection.blocks.getRange({ start: [tid, after ?? prefix], end: [tid + 1, ''] })) {
+    for (const { key, value: st } of this.projection.blockStates.getRange({ start: [tid, after ?? prefix], end: [tid + 1, ''] })) {
       const k = (key as [number, string])[1];
       if (after !== undefined && k === after) continue;
       if (!k.startsWith(prefix)) break;
-      const st = decodeState(value);
       const b = this.resolve(tid, k, at, st);
       if (b && this.canSee(b, includeHidden) && !this.hiddenNow(tid, k, includeHidden, st)) yield b;
     }
@@ -439,8 +438,7 @@ export class TenantHandle {
     let data: JsonValue = null;
     if (st.data && st.winnerSeq === dataSeq && st.data.length > 0) data = decodeTrusted(st.data) as JsonValue;
     else {
-      const payload = this.journal.payload(tid, dataSeq);
-      if (payload) data = decodeTrusted(payload) as JsonValue;
+      data = this.journal.decodePayload(tid, dataSeq, decodeTrusted) as JsonValue;
     }
     return { key, f: st.f, l: st.l, v, h: st.h, data, version: st.version };
   }

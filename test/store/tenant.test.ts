@@ -28,6 +28,26 @@ async function expectRefused(t: ContractApi, code: string, fn: () => unknown): P
 }
 
 describe('embedded store', () => {
+  it('reads values of different sizes back whole through LMDB\'s reusable read buffer (lists, as-of reads)', async () => {
+    // List and as-of reads decode records and payloads in place in one buffer that lmdb-js reuses and
+    // whose view is longer than a short value: each must be read to its own length, not the buffer's.
+    const { db } = await fresh();
+    const t = db.tenant('acme');
+    const big = { text: 'x'.repeat(20_000), n: 1 };
+    const small = { n: 2 };
+    await t.set('a', big);
+    await t.set('b', small);
+    await t.set('a', { n: 3 });
+    await t.set('b', { text: 'y'.repeat(30_000) });
+    for (let round = 0; round < 2; round++) {
+      expect((await t.get('a', { asOf: 0 })).data).toEqual(big);
+      expect((await t.get('b', { asOf: 1 })).data).toEqual(small);
+      expect((await t.list({})).blocks.map((b) => b.data)).toEqual([{ n: 3 }, { text: 'y'.repeat(30_000) }]);
+      expect((await t.list({ asOf: 1 })).blocks.map((b) => b.data)).toEqual([big, small]);
+    }
+    await db.close();
+  });
+
   it('keeps text that starts with U+FEFF exactly: it reads back whole and its receipt verifies', async () => {
     const { db } = await fresh();
     const t = db.tenant('acme');
