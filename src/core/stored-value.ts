@@ -199,6 +199,40 @@ function fail(): null {
   return null;
 }
 
+/**
+ * The integer under the ASCII key `name` of the flat map in `bytes` (a record Tally
+ * stored: integers, booleans, null, text and bytes), read without decoding
+ * the rest; undefined when the key is missing, its value is no integer or
+ * the bytes are not such a map (the caller then decodes the whole record).
+ */
+export function peekInt(bytes: Uint8Array, name: string): number | undefined {
+  src = bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
+  pos = 0;
+  try {
+    if (readHead() !== 5) return undefined;
+    const n = arg;
+    for (let i = 0; i < n; i++) {
+      if (readHead() !== 3 || pos + arg > src.length) return undefined;
+      let same = arg === name.length;
+      for (let k = 0; same && k < arg; k++) same = src[pos + k] === name.charCodeAt(k);
+      pos += arg;
+      const b = src[pos];
+      if (b === 0xf4 || b === 0xf5 || b === 0xf6) {
+        if (same) return undefined;
+        pos++;
+        continue;
+      }
+      const major = readHead();
+      if (same) return major === 0 ? arg : major === 1 && arg < Number.MAX_SAFE_INTEGER ? -1 - arg : undefined;
+      if (major === 2 || major === 3) pos += arg;
+      else if (major !== 0 && major !== 1) return undefined;
+    }
+    return undefined;
+  } finally {
+    src = EMPTY;
+  }
+}
+
 // ---- event headers ------------------------------------------------------------
 
 /** The header's keys in canonical order (shorter first, then bytewise), each as its CBOR text encoding. */

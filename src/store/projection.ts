@@ -21,6 +21,7 @@
 import { decodeTrusted, encodeCanonical } from '../core/codec.js';
 import { TallyError } from '../core/errors.js';
 import { decodeStored, flatEncoder } from '../core/flat-record.js';
+import { peekInt } from '../core/stored-value.js';
 import type { Database } from 'lmdb';
 import { extendPath, factAt, linkFact, linkTo, MemoryFacts, type FactLinks, type FactReader, type FactRef, type JumpPath, type SeqFact, type ValidFact } from './valid-chain.js';
 import type { Journal, JournalEvent, Projector } from '../journal/journal.js';
@@ -270,6 +271,13 @@ export class Projection implements Projector {
   state(tid: number, key: string): KeyState | undefined {
     // LMDB's reusable read buffer, not a copy: the record is decoded at once, and the decoder copies what it keeps.
     return decodeState(this.blocks.getBinaryFast([tid, key]));
+  }
+
+  /** Whether the key is redacted now (its state's `h`), read without decoding the rest of the state. */
+  hidden(tid: number, key: string): boolean {
+    const bytes = this.blocks.getBinaryFast([tid, key]);
+    if (!bytes) return false;
+    return (peekInt(bytes, 'h') ?? decodeState(bytes)!.h) === 1;
   }
 
   /** Live block count of a tenant. */

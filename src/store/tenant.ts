@@ -337,7 +337,8 @@ export class TenantHandle {
     assertKey(key);
     const tid = this.tid();
     const at = this.timePoint(tid, opts);
-    const st = tid === undefined ? undefined : this.projection.state(tid, key);
+    // A read at a past point needs only whether the key is hidden now, not its whole current state.
+    const st = tid === undefined || at.asOf !== undefined ? undefined : this.projection.state(tid, key);
     const b = tid === undefined ? undefined : this.resolve(tid, key, at, st);
     if (!b || !this.canSee(b, opts.includeHidden) || this.hiddenNow(tid!, key, opts.includeHidden, st)) throw new TallyError('not_found', `block "${key}" does not exist`);
     return b;
@@ -651,8 +652,7 @@ export class TenantHandle {
   // justifies: INV-REDACTION-HIDES-HISTORY
   private hiddenNow(tid: number, key: string, includeHidden: boolean | undefined, known?: KeyState): boolean {
     if (includeHidden && this.who.role === 'admin') return false;
-    const st = known ?? this.projection.state(tid, key);
-    return st?.h === 1;
+    return known ? known.h === 1 : this.projection.hidden(tid, key);
   }
 
   // justifies: INV-VISIBILITY

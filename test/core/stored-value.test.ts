@@ -6,7 +6,7 @@ import { decodeCanonical, decodeTrusted, encodeCanonical, type CborValue } from 
 import { TallyError } from '../../src/core/errors.js';
 import { assertHeader, decodeHeader, decodeStoredHeader, encodeHeader, OPS, type EventHeader } from '../../src/core/event.js';
 import { decodeStored } from '../../src/core/flat-record.js';
-import { decodeStoredValue, readHeader } from '../../src/core/stored-value.js';
+import { decodeStoredValue, peekInt, readHeader } from '../../src/core/stored-value.js';
 
 const cborgDecode = (b: Uint8Array): unknown => decode(b, { strict: true, allowIndefinite: false, allowUndefined: false, allowNaN: false, allowInfinity: false, allowBigInt: false, rejectDuplicateMapKeys: true });
 
@@ -102,6 +102,28 @@ describe('decodeStoredValue', () => {
     const bytes = encode(v);
     expect(decodeStoredValue(bytes)).toBeUndefined();
     expect(decodeTrusted(bytes)).toEqual(v);
+  });
+});
+
+describe('peekInt', () => {
+  const flatValue = fc.oneof(fc.constant(null), fc.boolean(), fc.maxSafeInteger(), fc.string({ unit: 'grapheme', maxLength: 30 }), fc.uint8Array({ maxLength: 40 }));
+  const names = fc.constantFrom('h', 'f', 'l', 'data', 'hh', 'exists', 'é');
+
+  it('finds the integer under a key of a stored flat record exactly where a full decode does', () => {
+    fc.assert(
+      fc.property(fc.dictionary(names, flatValue, { maxKeys: 7 }), names.filter((n) => n !== 'é'), (record, name) => {
+        const bytes = encodeCanonical(record as CborValue);
+        const full = decodeStored(bytes) as Record<string, unknown>;
+        const v = Object.hasOwn(full, name) ? full[name] : undefined;
+        expect(peekInt(bytes, name)).toBe(typeof v === 'number' ? v : undefined);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('gives up on anything that is not a flat map, or a value that is no integer', () => {
+    for (const v of [[1, 2], 7, 'h', { h: [1] }, { h: 1.5 }, { h: true }, { a: { h: 1 }, h: 2 }]) expect(peekInt(encodeCanonical(v as CborValue), 'h')).toBeUndefined();
+    expect(peekInt(Uint8Array.of(0xa1, 0x61), 'h')).toBeUndefined(); // truncated
   });
 });
 
