@@ -152,11 +152,16 @@ export function formatNote(note: SignedNote): string {
   return out;
 }
 
+/** Key ids of signers: a signer's name and key never change, and a node signs a note per committed batch. */
+const signerKeyIds = new WeakMap<NoteSigner, Uint8Array>();
+
 /** Signs `text` (which must end in a newline) and returns the signed note. */
 export function signNote(text: string, signer: NoteSigner): string {
   if (!text.endsWith('\n')) throw new Error('note text must end with a newline');
   const signature = signer.sign(utf8(text));
-  return formatNote({ text, signatures: [{ name: signer.name, keyId: keyIdOf(signer.name, signer.publicKey), signature }] });
+  let keyId = signerKeyIds.get(signer);
+  if (!keyId) signerKeyIds.set(signer, (keyId = keyIdOf(signer.name, signer.publicKey)));
+  return formatNote({ text, signatures: [{ name: signer.name, keyId, signature }] });
 }
 
 /**

@@ -2,17 +2,20 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { seedSigner, verifyNote, verifierKeyOf, signNote } from '../../src/core/note.js';
 import { verifyEd25519 } from '../../src/core/ed25519.js';
-import { nodeSigner, nodeVerify, opensslVerify, sodiumPath } from '../../src/journal/signing-keys.js';
+import { nodeSigner, nodeVerify, opensslSigner, opensslVerify, sodiumPath } from '../../src/journal/signing-keys.js';
 
 describe('node:crypto Ed25519', () => {
-  it('signs byte-identically to noble for the same seed, and both verifiers agree', () => {
+  it('signs byte-identically with libsodium, OpenSSL and noble for the same seed, and the verifiers agree', () => {
     fc.assert(
       fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ maxLength: 512 }), (seed, msg) => {
         const a = nodeSigner('n', seed);
         const b = seedSigner('n', seed);
+        const c = opensslSigner('n', seed);
         expect(a.publicKey).toEqual(b.publicKey);
+        expect(c.publicKey).toEqual(b.publicKey);
         const sig = a.sign(msg);
         expect(sig).toEqual(b.sign(msg));
+        expect(c.sign(msg)).toEqual(sig);
         expect(nodeVerify(a.publicKey, msg, sig)).toBe(true);
         expect(opensslVerify(a.publicKey, msg, sig)).toBe(true);
         expect(verifyEd25519(a.publicKey, msg, sig)).toBe(true);
@@ -26,7 +29,7 @@ describe('node:crypto Ed25519', () => {
     );
   });
 
-  it('checks with libsodium here (sodium-native loads from the lockfile)', () => {
+  it('signs and checks with libsodium here (sodium-native loads from the lockfile)', () => {
     expect(sodiumPath).toBeDefined();
   });
 
