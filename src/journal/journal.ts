@@ -21,7 +21,7 @@ import { isWellFormed, utf8 } from '../core/bytes.js';
 import { TallyError } from '../core/errors.js';
 import { assertKey, assertNewKey, assertVisibility, decodeStoredHeader, encodeHeader, FORMAT_VERSION, isValidTenantName, keyspaceOf, MAX_ACTOR_BYTES, ZERO_HASH, type EventHeader, type Op } from '../core/event.js';
 import { SALT_LENGTH } from '../core/hash.js';
-import { consistencyProof, inclusionProof, treeRoot, type PerfectNode } from '../core/merkle.js';
+import { consistencyProof, inclusionProof, rangeHash, treeRoot, type PerfectNode } from '../core/merkle.js';
 import { signNote, type VerifierKey } from '../core/note.js';
 import { RECEIPT_FORMAT, type Receipt } from '../core/receipt.js';
 import { fastHashing } from './fast-hashing.js';
@@ -80,6 +80,12 @@ export interface AppendResult<T> {
   readonly extra: T;
 }
 
+/** Tree lookups of one tree (tenant, size), shared by the proofs into it; see Journal.proofMemo. */
+interface ProofMemo {
+  perfect: PerfectNode;
+  ranges: Map<string, Uint8Array>;
+}
+
 interface BatchValue<T> {
   tid: number;
   events: JournalEvent[];
@@ -120,6 +126,13 @@ export class Journal {
   private projector: Projector | undefined;
   /** Per-batch tenant heads, valid only while a batch transaction runs. */
   private batchHeads = new Map<number, HeadRecord & { tenant: TenantRecord }>();
+  /**
+   * Hash of each key's latest event written in the running batch, by tenant,
+   * keyspace and key: the next event of the key links to it without a range
+   * read of the key index. Like the heads, it lives only while the batch
+   * transaction runs, so it never outlives what LMDB holds.
+   */
+  private batchKeyHeads = new Map<string, Uint8Array>();
 
   private constructor(readonly dir: string, opts: JournalOptions) {
     this.storage = openStorage(dir, opts);
@@ -127,7 +140,11 @@ export class Journal {
     this.maxPayloadBytes = opts.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD;
     this.now = opts.now ?? Date.now;
     this.commit = new GroupCommit(this.storage.root, {
-      begin: () => (this.batchHeads = new Map()),
+      begin: () => {
+        this.batchHeads = new Map();
+        this.batchKeyHeads = new Map();
+        this.memos = new Map();
+      },
       finish: (results) => this.finishBatch(results),
       acknowledge: (value) => this.acknowledge(value),
     }, () => isLowOnSpace(dir));
@@ -310,7 +327,8 @@ export class Journal {
     const tid = tenant.id;
     const seq = head.size;
     const ks = keyspaceOf(d.op);
-    const last = first(storage.keyIndex.getRange({ start: [tid, ks, d.key, MAX_SEQ], end: [tid, ks, d.key, -1], reverse: true, limit: 1 }));
+    const keyHead = `${tid}\u0000${ks}\u0000${d.key}`;
+    const keyPrev = this.batchKeyHeads.get(keyHead) ?? this.lastOfKey(tid, ks, d.key);
     const salt = d.payload ? this.salts.next() : null;
     const header: EventHeader = {
       fmt: FORMAT_VERSION,
@@ -320,7 +338,7 @@ export class Journal {
       op: d.op,
       key: d.key,
       prev: head.head,
-      keyPrev: last ? new Uint8Array(last.value) : null,
+      keyPrev,
       payload: d.payload && salt ? payloadCommitment(salt, d.payload) : null,
       v: d.v,
       validFrom: d.validFrom ?? time,
@@ -337,6 +355,7 @@ export class Journal {
     }
     if (d.op === 'erase') this.erasePayloads(tid, d.key, seq);
     storage.keyIndex.putSync([tid, ks, d.key, seq], hash);
+    this.batchKeyHeads.set(keyHead, hash);
     this.appendLeaf(tid, seq, tree.leaf(hash));
     head.size = seq + 1;
     head.head = hash;
@@ -344,6 +363,12 @@ export class Journal {
     const event: JournalEvent = { header, hash, payload: d.payload, salt };
     this.projector?.apply(tenant, event);
     return event;
+  }
+
+  /** Hash of the latest stored event of a key (keyspace), or null; one range seek. */
+  private lastOfKey(tid: number, ks: string, key: string): Uint8Array | null {
+    const last = first(this.storage.keyIndex.getRange({ start: [tid, ks, key, MAX_SEQ], end: [tid, ks, key, -1], reverse: true, limit: 1 }));
+    return last ? new Uint8Array(last.value) : null;
   }
 
   /**
@@ -381,7 +406,9 @@ export class Journal {
       const stored = this.storage.heads.get(tid);
       if ((stored?.size ?? 0) === head.size) continue; // nothing was appended (rejected or replayed requests)
       this.storage.heads.putSync(tid, { size: head.size, head: head.head, time: head.time });
-      const root = treeRoot(tree, this.perfect(tid), head.size);
+      // Through the memo the batch's receipts use: their proofs read the same nodes and ranges.
+      const memo = this.proofMemo(tid, head.size);
+      const root = rangeHash(tree, memo.perfect, 0, head.size, memo.ranges);
       const note = signNote(formatCheckpoint({ origin: this.origin(head.tenant.name), size: head.size, root, extensions: [] }), this.keys.signer);
       this.storage.checkpoints.putSync([tid, head.size], note);
       signed.set(tid, { size: head.size, note });
@@ -390,6 +417,7 @@ export class Journal {
       if (r.ok && r.value.events.length > 0) r.value.checkpoint = signed.get(r.value.tid)!;
     }
     this.batchHeads = new Map();
+    this.batchKeyHeads = new Map();
   }
 
   private acknowledge(value: BatchValue<unknown>): AppendResult<unknown> {
@@ -580,12 +608,15 @@ export class Journal {
   }
 
   /**
-   * A memo of tree lookups for proofs into one tree (tenant, size), shared by
-   * the receipts of a batch; kept until the next batch's acknowledgements.
+   * A memo of tree lookups for proofs into one tree (tenant, size): the
+   * batch's checkpoint root and its receipts share most nodes and ranges.
+   * Memos are dropped when the next batch begins, so one filled inside a
+   * transaction that aborts is never used for the tree that replaces it.
    */
-  private proofMemo(tid: number, size: number): { perfect: PerfectNode; ranges: Map<string, Uint8Array> } {
+  private proofMemo(tid: number, size: number): ProofMemo {
     const key = `${tid}:${size}`;
-    if (this.memo?.key !== key) {
+    let memo = this.memos.get(key);
+    if (!memo) {
       const nodes = new Map<string, Uint8Array>();
       const read = this.perfect(tid);
       const perfect: PerfectNode = (level, index) => {
@@ -594,14 +625,14 @@ export class Journal {
         if (!h) nodes.set(k, (h = read(level, index)));
         return h;
       };
-      this.memo = { key, perfect, ranges: new Map() };
+      this.memos.set(key, (memo = { perfect, ranges: new Map() }));
     }
-    return this.memo;
+    return memo;
   }
 
-  private memo: { key: string; perfect: PerfectNode; ranges: Map<string, Uint8Array> } | undefined;
+  private memos = new Map<string, ProofMemo>();
 
-  private receiptFor(tid: number, e: JournalEvent, size: number, note: string, memo?: { perfect: PerfectNode; ranges: Map<string, Uint8Array> }): Receipt {
+  private receiptFor(tid: number, e: JournalEvent, size: number, note: string, memo?: ProofMemo): Receipt {
     return {
       format: RECEIPT_FORMAT,
       header: e.header,

@@ -72,6 +72,28 @@ describe('journal', () => {
     await db.close();
   });
 
+  it('links keyPrev within one batch per tenant, keyspace and key', async () => {
+    // Appends issued together share a batch; within it a key's previous event is found in memory,
+    // so tenants, keyspaces (a log kind and a block key of the same name) and keys must stay apart.
+    const db = await Tally.open(tempDir());
+    const writes = Array.from({ length: 60 }, (_, i) => {
+      const t = db.tenant(i % 2 === 0 ? 'a' : 'b');
+      const name = i % 3 === 0 ? 'x' : 'y';
+      return i % 5 < 2 ? t.log(name, { i }) : t.set(name, { i });
+    });
+    const receipts = (await Promise.all(writes)).map((r) => r.receipt);
+    const sizes = new Set(receipts.map((r) => r.checkpoint));
+    expect(sizes.size).toBeLessThan(10); // the writes did share batches
+    const last = new Map<string, string>();
+    for (const r of [...receipts].sort((p, q) => p.header.journal.localeCompare(q.header.journal) || p.header.seq - q.header.seq)) {
+      const id = `${r.header.journal}/${r.header.op === 'log' ? 'k' : 'b'}/${r.header.key}`;
+      expect(r.header.keyPrev).toBe(last.get(id) ?? null);
+      last.set(id, r.hash);
+    }
+    for (const t of ['a', 'b']) expect((await db.tenant(t).verify()).ok).toBe(true);
+    await db.close();
+  });
+
   it('creates the signing key file with mode 0600 and keeps rotated keys valid for old checkpoints', async () => {
     const dir = tempDir();
     const db = await Tally.open(dir, { name: 'node-a' });
