@@ -10,9 +10,7 @@ import { execFile } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { writeLines } from '../src/evidence/bundle-file.js';
-import { exportBundle } from '../src/evidence/export.js';
-import { Tally } from '../src/store/tally.js';
+import { exportBundle, Tally, writeLines } from './shipped.js';
 import { benchDir, fmt, jsonOutput, numberArg, report } from './harness.js';
 
 const events = numberArg('events', 1_000_000);

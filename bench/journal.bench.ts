@@ -14,9 +14,7 @@
  * alone, and beside them passes on the calling thread alone.
  */
 import { open } from 'lmdb';
-import { encodeData } from '../src/core/codec.js';
-import { verifyJournal } from '../src/journal/verify-journal.js';
-import { Tally } from '../src/store/tally.js';
+import { encodeData, Tally, verifyJournal } from './shipped.js';
 import { benchDir, fmt, median, numberArg, report, throughput } from './harness.js';
 
 const ms = numberArg('ms', 2000);

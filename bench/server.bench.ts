@@ -7,9 +7,7 @@
  * round of each side counts); p50/p99 latency of each.
  */
 import Fastify from 'fastify';
-import { buildServer } from '../src/server/app.js';
-import { Tokens } from '../src/server/tokens.js';
-import { Tally } from '../src/store/tally.js';
+import { buildServer, Tally, Tokens } from './shipped.js';
 import { benchDir, fmt, numberArg, report } from './harness.js';
 
 const ms = numberArg('ms', 3000);

@@ -6,9 +6,7 @@
  */
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildServer } from '../src/server/app.js';
-import { Tokens } from '../src/server/tokens.js';
-import { Tally } from '../src/store/tally.js';
+import { buildServer, Tally, Tokens } from './shipped.js';
 import { benchDir } from './harness.js';
 
 const dir = benchDir('tally-soak-');

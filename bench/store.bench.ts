@@ -7,9 +7,7 @@
  * size); and `rebuild()` events/s.
  */
 import { open } from 'lmdb';
-import { encodeData } from '../src/core/codec.js';
-import { Tally } from '../src/store/tally.js';
-import type { TenantHandle } from '../src/store/tenant.js';
+import { encodeData, Tally, type TenantHandle } from './shipped.js';
 import { benchDir, fmt, jsonOutput, numberArg, report } from './harness.js';
 
 const big = numberArg('big', 1_000_000);

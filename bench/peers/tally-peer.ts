@@ -4,7 +4,7 @@
  * disk), `batch` for the pre-fill (1,000 ops a call), `get`, `list`,
  * `get(key, { asOf })`, `verify()` and `rebuild()`.
  */
-import { Tally, type Block, type TenantHandle } from '../../src/index.js';
+import { Tally, type Block, type TenantHandle } from '../shipped.js';
 import type { Peer, PeerBlock, WriteOp } from './peer.js';
 
 export class TallyPeer implements Peer {
