@@ -233,6 +233,62 @@ export function peekInt(bytes: Uint8Array, name: string): number | undefined {
   }
 }
 
+// ---- records of one fixed layout ------------------------------------------------
+
+/** The CBOR type of a field of a {@link layoutReader}'s record: a safe integer, a boolean, a byte string or a text. */
+export type FieldKind = 'int' | 'bool' | 'bytes' | 'text';
+
+/**
+ * A reader for a record that is always the same map: these fields, in
+ * canonical key order, each of its kind (a key state, a version record).
+ * Like {@link readHeader} it walks that one layout and gives up (returns
+ * undefined) at the first byte that differs from it, leaving the record to
+ * the general decoder; what it accepts decodes to the same object the general
+ * decoders give, with the fields in canonical order. Byte fields are copies,
+ * so the input may be LMDB's reusable read buffer.
+ */
+export function layoutReader(fields: Readonly<Record<string, FieldKind>>): (bytes: Uint8Array) => Record<string, number | boolean | Uint8Array | string> | undefined {
+  const names = Object.keys(fields).sort((a, b) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0));
+  if (names.some((n) => /[^\x20-\x7e]/.test(n) || n.length >= 24) || names.length >= 24) throw new Error('layoutReader takes fewer than 24 short ASCII field names');
+  const heads = names.map((n) => Uint8Array.of(0x60 | n.length, ...Array.from(n, (c) => c.charCodeAt(0))));
+  const kinds = names.map((n) => fields[n]!);
+  const mapHead = 0xa0 | names.length;
+  const texts: KeyNames = [];
+  return (bytes) => {
+    src = bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
+    pos = 0;
+    bail = false;
+    const saved = namesAt;
+    namesAt = texts;
+    try {
+      if (src[pos++] !== mapHead) return undefined;
+      const out: Record<string, number | boolean | Uint8Array | string> = {};
+      for (let i = 0; i < names.length; i++) {
+        const head = heads[i]!;
+        for (let j = 0; j < head.length; j++) if (src[pos + j] !== head[j]) return undefined;
+        pos += head.length;
+        const kind = kinds[i];
+        let v: number | boolean | Uint8Array | string | undefined;
+        if (kind === 'bool') {
+          const b = src[pos++];
+          v = b === 0xf5 ? true : b === 0xf4 ? false : undefined;
+        } else {
+          const major = readHead();
+          if (kind === 'int') v = major === 0 ? arg : major === 1 && arg < Number.MAX_SAFE_INTEGER ? -1 - arg : undefined;
+          else if (kind === 'bytes') v = major === 2 && pos + arg <= src.length ? src.slice(pos, (pos += arg)) : undefined;
+          else v = major === 3 ? readName(i, arg) : undefined;
+        }
+        if (v === undefined) return undefined;
+        out[names[i]!] = v;
+      }
+      return pos === src.length ? out : undefined;
+    } finally {
+      namesAt = saved;
+      src = EMPTY;
+    }
+  };
+}
+
 // ---- event headers ------------------------------------------------------------
 
 /** The header's keys in canonical order (shorter first, then bytewise), each as its CBOR text encoding. */

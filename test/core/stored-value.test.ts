@@ -6,7 +6,7 @@ import { decodeCanonical, decodeTrusted, encodeCanonical, type CborValue } from 
 import { TallyError } from '../../src/core/errors.js';
 import { assertHeader, decodeHeader, decodeStoredHeader, encodeHeader, OPS, type EventHeader } from '../../src/core/event.js';
 import { decodeStored } from '../../src/core/flat-record.js';
-import { decodeStoredValue, peekInt, readHeader } from '../../src/core/stored-value.js';
+import { decodeStoredValue, layoutReader, peekInt, readHeader } from '../../src/core/stored-value.js';
 
 const cborgDecode = (b: Uint8Array): unknown => decode(b, { strict: true, allowIndefinite: false, allowUndefined: false, allowNaN: false, allowInfinity: false, allowBigInt: false, rejectDuplicateMapKeys: true });
 
@@ -124,6 +124,57 @@ describe('peekInt', () => {
   it('gives up on anything that is not a flat map, or a value that is no integer', () => {
     for (const v of [[1, 2], 7, 'h', { h: [1] }, { h: 1.5 }, { h: true }, { a: { h: 1 }, h: 2 }]) expect(peekInt(encodeCanonical(v as CborValue), 'h')).toBeUndefined();
     expect(peekInt(Uint8Array.of(0xa1, 0x61), 'h')).toBeUndefined(); // truncated
+  });
+});
+
+describe('layoutReader', () => {
+  const fields = { exists: 'bool', f: 'int', since: 'int', data: 'bytes', op: 'text', validFrom: 'int' } as const;
+  const read = layoutReader(fields);
+  const record = fc.record({
+    exists: fc.boolean(),
+    f: fc.maxSafeInteger(),
+    since: fc.maxSafeInteger(),
+    data: fc.uint8Array({ maxLength: 60 }),
+    op: fc.string({ unit: 'grapheme', maxLength: 12 }),
+    validFrom: fc.integer({ min: -1, max: 2 ** 45 }),
+  });
+
+  it('reads a record of its layout exactly as the general decoder does, with byte fields copied', () => {
+    fc.assert(
+      fc.property(record, (r) => {
+        const bytes = encodeCanonical(r as unknown as CborValue);
+        const got = read(bytes)!;
+        expect(got).toEqual(decodeStored(bytes));
+        expect(Object.keys(got)).toEqual(Object.keys(decodeStored(bytes) as object));
+        expect((got.data as Uint8Array).buffer).not.toBe(bytes.buffer);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('on altered bytes either gives up or agrees with the general decoder', () => {
+    fc.assert(
+      fc.property(record, fc.nat(), fc.integer({ min: 1, max: 255 }), fc.boolean(), (r, at, xor, cut) => {
+        const bytes = encodeCanonical(r as unknown as CborValue).slice();
+        const i = at % bytes.length;
+        const altered = cut ? bytes.subarray(0, i) : (bytes.fill(bytes[i]! ^ xor, i, i + 1), bytes);
+        const got = read(altered);
+        if (got === undefined) return;
+        expect(got).toEqual(cborgDecode(altered));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('gives up on a record of another layout: a missing, extra or retyped field', () => {
+    const base = { exists: true, f: 1, since: -1, data: new Uint8Array([1]), op: 'set', validFrom: 5 };
+    const { f: _f, ...missing } = base;
+    for (const other of [missing, { ...base, x: 1 }, { ...base, f: 'one' }, { ...base, exists: 1 }, { ...base, data: 'x' }, { ...base, validFrom: 1.5 }]) {
+      expect(read(encodeCanonical(other as unknown as CborValue))).toBeUndefined();
+    }
+    const whole = encodeCanonical(base as unknown as CborValue);
+    expect(read(whole)).toEqual(base);
+    expect(read(Uint8Array.of(...whole, 0))).toBeUndefined(); // trailing bytes
   });
 });
 
