@@ -1,5 +1,6 @@
 /**
- * Tally through its public embedded API only: `Tally.open`, one tenant
+ * Tally through its public embedded API only, from its compiled build
+ * (bench/shipped.ts): `Tally.open`, one tenant
  * handle, `set` (resolves with the signed receipt once the batch is on
  * disk), `batch` for the pre-fill (1,000 ops a call), `get`, `list`,
  * `get(key, { asOf })`, `verify()` and `rebuild()`.
@@ -10,7 +11,7 @@ import type { Peer, PeerBlock, WriteOp } from './peer.js';
 export class TallyPeer implements Peer {
   readonly name = 'Tally';
   readonly description =
-    'the public API: set() awaits its Ed25519-signed receipt with an inclusion proof (group commit, BLAKE3 chain, Merkle tree, projection and as-of snapshots in the same LMDB transaction)';
+    'the public API of the compiled build (dist/, what npm start runs): set() awaits its Ed25519-signed receipt with an inclusion proof (group commit, BLAKE3 chain, Merkle tree, projection and as-of snapshots in the same LMDB transaction)';
   private count = 0;
 
   private constructor(
