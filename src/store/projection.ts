@@ -271,7 +271,8 @@ export class Projection implements Projector {
     this.counts = storage.openDB('block-counts', 'binary');
     this.idempotency = storage.openDB('idempotency', 'binary');
     this.store = {
-      getState: (tid, key) => decodeState(this.blocks.get([tid, key])),
+      // LMDB's reusable read buffer, not a copy: decodeState copies what it keeps.
+      getState: (tid, key) => decodeState(this.blocks.getBinaryFast([tid, key])),
       putState: (tid, key, st) => void this.blocks.putSync([tid, key], putStateRecord(st as unknown as StateRecord)),
       putVersion: (tid, key, seq, v) => void this.versions.putSync([tid, key, seq], v),
       indexFact: (tid, key, epoch, at, last) => this.indexLinkedFact(tid, key, epoch, at, last),
