@@ -239,21 +239,28 @@ export function peekInt(bytes: Uint8Array, name: string): number | undefined {
 export type FieldKind = 'int' | 'bool' | 'bytes' | 'text';
 
 /**
- * A reader for a record that is always the same map: these fields, in
- * canonical key order, each of its kind (a key state, a version record).
- * Like {@link readHeader} it walks that one layout and gives up (returns
- * undefined) at the first byte that differs from it, leaving the record to
- * the general decoder; what it accepts decodes to the same object the general
- * decoders give, with the fields in canonical order. Byte fields are copies,
- * so the input may be LMDB's reusable read buffer.
+ * A reader for a record that is always the same map: these fields, each of
+ * its kind (a key state, a version record). Like {@link readHeader} it walks
+ * that one layout and gives up (returns undefined) at the first byte that
+ * differs from it, leaving the record to the general decoder. It hands the
+ * values, in the order `fields` lists them, to `build`, which returns the
+ * record as one object literal: every record read then has one shape, where
+ * setting properties by computed names made each read slow. What it accepts
+ * `build` must turn into what the general decoder gives. Byte fields are
+ * copies, so the input may be LMDB's reusable read buffer; the values array
+ * is reused, so `build` must not keep it.
  */
-export function layoutReader(fields: Readonly<Record<string, FieldKind>>): (bytes: Uint8Array) => Record<string, number | boolean | Uint8Array | string> | undefined {
-  const names = Object.keys(fields).sort((a, b) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0));
-  if (names.some((n) => /[^\x20-\x7e]/.test(n) || n.length >= 24) || names.length >= 24) throw new Error('layoutReader takes fewer than 24 short ASCII field names');
+export function layoutReader<T>(fields: Readonly<Record<string, FieldKind>>, build: (values: readonly (number | boolean | Uint8Array | string)[]) => T): (bytes: Uint8Array) => T | undefined {
+  const listed = Object.keys(fields);
+  if (listed.some((n) => /[^\x20-\x7e]/.test(n) || n.length >= 24) || listed.length >= 24) throw new Error('layoutReader takes fewer than 24 short ASCII field names');
+  // Canonical key order: shorter first, then bytewise (ASCII, so code units compare as bytes).
+  const names = [...listed].sort((a, b) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0));
   const heads = names.map((n) => Uint8Array.of(0x60 | n.length, ...Array.from(n, (c) => c.charCodeAt(0))));
   const kinds = names.map((n) => fields[n]!);
+  const slots = names.map((n) => listed.indexOf(n));
   const mapHead = 0xa0 | names.length;
   const texts: KeyNames = [];
+  const values: (number | boolean | Uint8Array | string)[] = new Array(names.length).fill(0);
   return (bytes) => {
     src = bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
     pos = 0;
@@ -262,7 +269,6 @@ export function layoutReader(fields: Readonly<Record<string, FieldKind>>): (byte
     namesAt = texts;
     try {
       if (src[pos++] !== mapHead) return undefined;
-      const out: Record<string, number | boolean | Uint8Array | string> = {};
       for (let i = 0; i < names.length; i++) {
         const head = heads[i]!;
         for (let j = 0; j < head.length; j++) if (src[pos + j] !== head[j]) return undefined;
@@ -279,9 +285,9 @@ export function layoutReader(fields: Readonly<Record<string, FieldKind>>): (byte
           else v = major === 3 ? readName(i, arg) : undefined;
         }
         if (v === undefined) return undefined;
-        out[names[i]!] = v;
+        values[slots[i]!] = v;
       }
-      return pos === src.length ? out : undefined;
+      return pos === src.length ? build(values) : undefined;
     } finally {
       namesAt = saved;
       src = EMPTY;

@@ -108,12 +108,24 @@ export function encodeState(st: KeyState): Uint8Array {
   return encodeStateRecord(st as unknown as StateRecord);
 }
 
-const INT_FIELDS = { f: 'int', l: 'int', v: 'int', h: 'int', version: 'int', validFrom: 'int', winnerSeq: 'int', since: 'int' } as const;
 // Readers of the exact layouts the encoders above write: lists decode a state per block, as-of reads a
 // version record per read, and a walk of one known layout costs a fraction of the general decoder's.
-const readState = layoutReader({ exists: 'bool', ...INT_FIELDS, data: 'bytes' });
-const readVersion = layoutReader({ exists: 'bool', ...INT_FIELDS, op: 'text' });
-const readFactVersion = layoutReader({ exists: 'bool', ...INT_FIELDS, op: 'text', fv: 'int', d: 'int', p: 'int', j: 'int', jd: 'int' });
+// Each builds its record as one literal, with the fields in canonical order as the general decoder has them.
+type Values = readonly (number | boolean | Uint8Array | string)[];
+const INT_FIELDS = { f: 'int', h: 'int', l: 'int', v: 'int', since: 'int', version: 'int', validFrom: 'int', winnerSeq: 'int' } as const;
+const readState = layoutReader({ ...INT_FIELDS, data: 'bytes', exists: 'bool' }, (x: Values) => ({
+  f: x[0] as number, h: x[1] as number, l: x[2] as number, v: x[3] as number, data: x[8] as Uint8Array, since: x[4] as number,
+  exists: x[9] as boolean, version: x[5] as number, validFrom: x[6] as number, winnerSeq: x[7] as number,
+}));
+const readVersion = layoutReader({ ...INT_FIELDS, op: 'text', exists: 'bool' }, (x: Values) => ({
+  f: x[0] as number, h: x[1] as number, l: x[2] as number, v: x[3] as number, op: x[8] as string, since: x[4] as number,
+  exists: x[9] as boolean, version: x[5] as number, validFrom: x[6] as number, winnerSeq: x[7] as number,
+}));
+const readFactVersion = layoutReader({ ...INT_FIELDS, op: 'text', exists: 'bool', d: 'int', j: 'int', p: 'int', fv: 'int', jd: 'int' }, (x: Values) => ({
+  d: x[10] as number, f: x[0] as number, h: x[1] as number, j: x[11] as number, l: x[2] as number, p: x[12] as number, v: x[3] as number,
+  fv: x[13] as number, jd: x[14] as number, op: x[8] as string, since: x[4] as number, exists: x[9] as boolean, version: x[5] as number,
+  validFrom: x[6] as number, winnerSeq: x[7] as number,
+}));
 
 /** Decodes a key state record. */
 export function decodeState(bytes: Uint8Array | undefined): KeyState | undefined {

@@ -129,7 +129,8 @@ describe('peekInt', () => {
 
 describe('layoutReader', () => {
   const fields = { exists: 'bool', f: 'int', since: 'int', data: 'bytes', op: 'text', validFrom: 'int' } as const;
-  const read = layoutReader(fields);
+  // Built in canonical key order, as the general decoder builds it; values come in the order `fields` lists them.
+  const read = layoutReader(fields, (x) => ({ f: x[1], op: x[4], data: x[3], since: x[2], exists: x[0], validFrom: x[5] }));
   const record = fc.record({
     exists: fc.boolean(),
     f: fc.maxSafeInteger(),

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Tally } from '../../src/store/tally.js';
-import { Projection } from '../../src/store/projection.js';
+import { decodeState, decodeVersion, Projection } from '../../src/store/projection.js';
+import { decodeStored } from '../../src/core/flat-record.js';
 import type { Block, TenantHandle } from '../../src/store/tenant.js';
 import type { BatchOp, IfVersion } from '../../src/store/write-plan.js';
 import { tempDir } from '../helpers/tmpdir.js';
@@ -87,6 +88,18 @@ describe('projection', () => {
           const live = db.projection.dump(tid);
           expect(await t.verify({ projection: true })).toMatchObject({ ok: true });
           expect((await t.me()).blocks_used).toBe((await allBlocks(t)).length);
+          // The fixed-layout readers of states and version records read every stored record as the general decoder does.
+          const general = (b: Uint8Array) => decodeStored(b) as Record<string, unknown>;
+          for (const { value } of db.projection.blocks.getRange({ start: [tid], end: [tid + 1] })) {
+            const st = decodeState(value)!;
+            expect(st).toEqual(general(value));
+            expect(Object.keys(st)).toEqual(Object.keys(general(value)));
+          }
+          for (const { value } of db.projection.versions.getRange({ start: [tid], end: [tid + 1] })) {
+            const v = decodeVersion(value);
+            expect(v).toEqual(general(value));
+            expect(Object.keys(v)).toEqual(Object.keys(general(value)));
+          }
           // Every other run checks the stored records from a second thread, as a rebuild of a large journal does.
           Projection.checksOnWorkerFrom = run_ % 2 === 0 ? 0 : 20_000;
           try {
