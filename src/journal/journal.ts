@@ -282,8 +282,17 @@ export class Journal {
         }
         const head = this.batchHead(rec);
         const time = Math.max(this.now(), head.time);
-        const { drafts, extra, after } = build({ tenant: rec, size: head.size, time });
-        for (const d of drafts) this.checkDraft(d);
+        let built: ReturnType<typeof build>;
+        try {
+          built = build({ tenant: rec, size: head.size, time });
+          for (const d of built.drafts) this.checkDraft(d);
+        } catch (err) {
+          // A rejected request for a new tenant leaves no tenant behind, so its id goes to the next new tenant
+          // of the batch: the head cached under that id must go too, or that tenant would be signed under this name.
+          if (isNew) this.batchHeads.delete(rec.id);
+          throw err;
+        }
+        const { drafts, extra, after } = built;
         // From here on a failure is a bug or a storage fault: abort the whole batch, never half a request.
         try {
           if (isNew) this.insertTenant(rec);
@@ -311,6 +320,8 @@ export class Journal {
 
   private batchHead(rec: TenantRecord): HeadRecord & { tenant: TenantRecord } {
     let head = this.batchHeads.get(rec.id);
+    // A head cached under another tenant's name would sign this tenant's checkpoint under that name: fail the batch.
+    if (head && head.tenant.name !== rec.name) throw new Error(`batch head of tenant id ${rec.id} is cached for "${head.tenant.name}", not "${rec.name}"`);
     if (!head) {
       const stored = this.storage.heads.get(rec.id);
       head = stored

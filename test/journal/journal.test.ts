@@ -10,6 +10,8 @@ import { verifyReceipt } from '../../src/core/verify-receipt.js';
 import { Tally } from '../../src/store/tally.js';
 import { tempDir } from '../helpers/tmpdir.js';
 
+type TenantHandleSet = ReturnType<Tally['tenant']>['set'];
+
 describe('journal', () => {
   it('gives many concurrent appenders one contiguous sequence with no gaps', async () => {
     const db = await Tally.open(tempDir());
@@ -91,6 +93,20 @@ describe('journal', () => {
       last.set(id, r.hash);
     }
     for (const t of ['a', 'b']) expect((await db.tenant(t).verify()).ok).toBe(true);
+    await db.close();
+  });
+
+  it('signs a new tenant under its own origin when a request for another new tenant in the same batch is rejected', async () => {
+    // Both tenants would get the next tenant id; the rejected one must leave nothing of itself in the batch.
+    const db = await Tally.open(tempDir(), { name: 'node' });
+    const [a, b] = await Promise.allSettled([db.tenant('a').set('k', { x: 1 }, { ifVersion: 5 }), db.tenant('b').set('k', { x: 2 })]);
+    expect(a.status === 'rejected' && (a.reason as { code?: string }).code).toBe('conflict');
+    expect(b.status).toBe('fulfilled');
+    const receipt = (b as PromiseFulfilledResult<Awaited<ReturnType<TenantHandleSet>>>).value.receipt;
+    expect(receipt.checkpoint.split('\n')[0]).toBe('node/b');
+    expect(verifyReceipt(receipt, [db.verifierKey()]).ok).toBe(true);
+    expect(await db.tenant('b').verify()).toMatchObject({ ok: true, checked: 1 });
+    expect(db.tenants()).toEqual(['b']);
     await db.close();
   });
 
