@@ -235,8 +235,13 @@ export function peekInt(bytes: Uint8Array, name: string): number | undefined {
 
 // ---- records of one fixed layout ------------------------------------------------
 
-/** The CBOR type of a field of a {@link layoutReader}'s record: a safe integer, a boolean, a byte string or a text. */
-export type FieldKind = 'int' | 'bool' | 'bytes' | 'text';
+/**
+ * The CBOR type of a field of a {@link layoutReader}'s record: a safe
+ * integer, a boolean, a byte string (copied) or a text. `view` is a byte
+ * string handed to `build` as a view of the input, valid only while `build`
+ * runs: for a field `build` decodes at once, which spares allocating a copy.
+ */
+export type FieldKind = 'int' | 'bool' | 'bytes' | 'view' | 'text';
 
 /**
  * A reader for a record that is always the same map: these fields, each of
@@ -258,6 +263,7 @@ export function layoutReader<T>(fields: Readonly<Record<string, FieldKind>>, bui
   const heads = names.map((n) => Uint8Array.of(0x60 | n.length, ...Array.from(n, (c) => c.charCodeAt(0))));
   const kinds = names.map((n) => fields[n]!);
   const slots = names.map((n) => listed.indexOf(n));
+  const viewSlots = listed.flatMap((n, i) => (fields[n] === 'view' ? [i] : []));
   const mapHead = 0xa0 | names.length;
   const texts: KeyNames = [];
   const values: (number | boolean | Uint8Array | string)[] = new Array(names.length).fill(0);
@@ -282,12 +288,19 @@ export function layoutReader<T>(fields: Readonly<Record<string, FieldKind>>, bui
           const major = readHead();
           if (kind === 'int') v = major === 0 ? arg : major === 1 && arg < Number.MAX_SAFE_INTEGER ? -1 - arg : undefined;
           else if (kind === 'bytes') v = major === 2 && pos + arg <= src.length ? src.slice(pos, (pos += arg)) : undefined;
+          else if (kind === 'view') v = major === 2 && pos + arg <= src.length ? src.subarray(pos, (pos += arg)) : undefined;
           else v = major === 3 ? readName(i, arg) : undefined;
         }
         if (v === undefined) return undefined;
         values[slots[i]!] = v;
       }
-      return pos === src.length ? build(values) : undefined;
+      if (pos !== src.length) return undefined;
+      // `build` may decode a view field, which reuses this module's decoder state: the walk is over.
+      src = EMPTY;
+      namesAt = saved;
+      const out = build(values);
+      for (const i of viewSlots) values[i] = 0; // hold no view of the input past the call
+      return out;
     } finally {
       namesAt = saved;
       src = EMPTY;

@@ -18,7 +18,7 @@
  *   facts of each erase epoch in valid-time order, whose links make
  *   `validAt` reads at any `asOf` O(log n) (src/store/valid-chain.ts).
  */
-import { decodeTrusted, encodeCanonical } from '../core/codec.js';
+import { decodeTrusted, encodeCanonical, type JsonValue } from '../core/codec.js';
 import { TallyError } from '../core/errors.js';
 import { decodeStored, flatEncoder } from '../core/flat-record.js';
 import { layoutReader, peekInt } from '../core/stored-value.js';
@@ -126,6 +126,30 @@ const readFactVersion = layoutReader({ ...INT_FIELDS, op: 'text', exists: 'bool'
   fv: x[13] as number, jd: x[14] as number, op: x[8] as string, since: x[4] as number, exists: x[9] as boolean, version: x[5] as number,
   validFrom: x[6] as number, winnerSeq: x[7] as number,
 }));
+
+/**
+ * A key state as reads need it: the winning set's data already decoded
+ * (`value`; undefined when the state holds none) instead of its bytes.
+ */
+export type BlockView = Omit<KeyState, 'data'> & { value: JsonValue | undefined };
+
+// Decodes the data straight out of the record, which spares allocating a copy of its bytes first.
+const readBlockView = layoutReader({ ...INT_FIELDS, data: 'view', exists: 'bool' }, (x: Values): BlockView => ({
+  f: x[0] as number, h: x[1] as number, l: x[2] as number, v: x[3] as number, value: dataValue(x[8] as Uint8Array), since: x[4] as number,
+  exists: x[9] as boolean, version: x[5] as number, validFrom: x[6] as number, winnerSeq: x[7] as number,
+}));
+
+function dataValue(data: Uint8Array): JsonValue | undefined {
+  return data.length > 0 ? (decodeTrusted(data) as JsonValue) : undefined;
+}
+
+/** Decodes a key state record into a {@link BlockView}. */
+export function decodeBlockView(bytes: Uint8Array): BlockView {
+  const view = readBlockView(bytes);
+  if (view) return view;
+  const { data, ...rest } = decodeState(bytes)!;
+  return { ...rest, value: dataValue(data) };
+}
 
 /** Decodes a key state record. */
 export function decodeState(bytes: Uint8Array | undefined): KeyState | undefined {
@@ -260,6 +284,8 @@ export class Projection implements Projector {
    * through it copies no value before decoding (the decoder copies what it keeps).
    */
   readonly blockStates: Database<KeyState, BlockKey>;
+  /** The same records as {@link BlockView}s, for reads: each data decoded straight from the read buffer. */
+  readonly blockViews: Database<BlockView, BlockKey>;
   /** [tid, key, seq] → key state after that event (without data) */
   readonly versions: Database<Uint8Array, VersionKey>;
   /** The version records, decoded straight from LMDB's read buffer (see {@link blockStates}). */
@@ -276,6 +302,7 @@ export class Projection implements Projector {
   constructor(storage: Storage) {
     this.blocks = storage.openDB('blocks', 'binary');
     this.blockStates = storage.openDecoded('blocks', (bytes) => decodeState(bytes)!);
+    this.blockViews = storage.openDecoded('blocks', decodeBlockView);
     this.versions = storage.openDB('versions', 'binary');
     this.versionStates = storage.openDecoded('versions', decodeVersion);
     // 'valid-time' held the facts without epochs or links; Tally.open rebuilds projections kept in it.
@@ -297,6 +324,12 @@ export class Projection implements Projector {
   state(tid: number, key: string): KeyState | undefined {
     // LMDB's reusable read buffer, not a copy: the record is decoded at once, and the decoder copies what it keeps.
     return decodeState(this.blocks.getBinaryFast([tid, key]));
+  }
+
+  /** The key's current state as a {@link BlockView}, if it has history. */
+  blockView(tid: number, key: string): BlockView | undefined {
+    const bytes = this.blocks.getBinaryFast([tid, key]);
+    return bytes ? decodeBlockView(bytes) : undefined;
   }
 
   /** Whether the key is redacted now (its state's `h`), read without decoding the rest of the state. */

@@ -15,7 +15,7 @@ import type { Journal, JournalEvent } from '../journal/journal.js';
 import type { TenantRecord } from '../journal/storage.js';
 import { verifyJournal, type JournalVerdict } from '../journal/verify-journal.js';
 import { quotaOf } from './plans.js';
-import { type KeyState, type Projection } from './projection.js';
+import { type BlockView, type KeyState, type Projection } from './projection.js';
 import { parseAsOf, parseInstant, parseSince, type AsOf, type JournalPoint } from './time-point.js';
 import { MAX_BATCH_OPS, planOps, prepareOp, type BatchOp, type IfVersion, type PreparedOp } from './write-plan.js';
 
@@ -338,7 +338,7 @@ export class TenantHandle {
     const tid = this.tid();
     const at = this.timePoint(tid, opts);
     // A read at a past point needs only whether the key is hidden now, not its whole current state.
-    const st = tid === undefined || at.asOf !== undefined ? undefined : this.projection.state(tid, key);
+    const st = tid === undefined || at.asOf !== undefined ? undefined : this.projection.blockView(tid, key);
     const b = tid === undefined ? undefined : this.resolve(tid, key, at, st);
     if (!b || !this.canSee(b, opts.includeHidden) || this.hiddenNow(tid!, key, opts.includeHidden, st)) throw new TallyError('not_found', `block "${key}" does not exist`);
     return b;
@@ -390,7 +390,7 @@ export class TenantHandle {
 
   /** Every key with history under a prefix, resolved at a time point, visible blocks only. */
   private *blocksAt(tid: number, at: TimePoint, prefix: string, after: string | undefined, includeHidden: boolean | undefined): Generator<Block> {
-    for (const { key, value: st } of this.projection.blockStates.getRange({ start: [tid, after ?? prefix], end: [tid + 1, ''] })) {
+    for (const { key, value: st } of this.projection.blockViews.getRange({ start: [tid, after ?? prefix], end: [tid + 1, ''] })) {
       const k = (key as [number, string])[1];
       if (after !== undefined && k === after) continue;
       if (!k.startsWith(prefix)) break;
@@ -418,7 +418,7 @@ export class TenantHandle {
    * is right whenever that winner is valid by now; otherwise one seek in the
    * valid-time index decides.
    */
-  private resolve(tid: number, key: string, at: TimePoint, current: KeyState | undefined): Block | undefined {
+  private resolve(tid: number, key: string, at: TimePoint, current: BlockView | undefined): Block | undefined {
     if (at.asOf !== undefined && at.asOf < 0) return undefined;
     const snap = at.asOf === undefined ? current : this.projection.stateAtSeq(tid, key, at.asOf);
     if (!snap) return undefined;
@@ -435,12 +435,11 @@ export class TenantHandle {
     return this.toBlock(tid, key, snap, fact.fact.fv, fact.seq);
   }
 
-  private toBlock(tid: number, key: string, st: Omit<KeyState, 'data'> & { data?: Uint8Array }, v: number, dataSeq: number): Block {
+  /** The block of a state; its data is `st`'s own when `st`'s winner is `dataSeq`, else the payload of `dataSeq`. */
+  private toBlock(tid: number, key: string, st: Omit<KeyState, 'data'> & { value?: JsonValue | undefined }, v: number, dataSeq: number): Block {
     let data: JsonValue = null;
-    if (st.data && st.winnerSeq === dataSeq && st.data.length > 0) data = decodeTrusted(st.data) as JsonValue;
-    else {
-      data = this.journal.decodePayload(tid, dataSeq, decodeTrusted) as JsonValue;
-    }
+    if (st.value !== undefined && st.winnerSeq === dataSeq) data = st.value;
+    else data = this.journal.decodePayload(tid, dataSeq, decodeTrusted) as JsonValue;
     return { key, f: st.f, l: st.l, v, h: st.h, data, version: st.version };
   }
 
@@ -650,7 +649,7 @@ export class TenantHandle {
    * a property of the key until an `unredact`.
    */
   // justifies: INV-REDACTION-HIDES-HISTORY
-  private hiddenNow(tid: number, key: string, includeHidden: boolean | undefined, known?: KeyState): boolean {
+  private hiddenNow(tid: number, key: string, includeHidden: boolean | undefined, known?: { h: number }): boolean {
     if (includeHidden && this.who.role === 'admin') return false;
     return known ? known.h === 1 : this.projection.hidden(tid, key);
   }

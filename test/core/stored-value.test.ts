@@ -167,6 +167,24 @@ describe('layoutReader', () => {
     );
   });
 
+  it('hands a view field to build as a view of the input, valid while build runs', () => {
+    const readView = layoutReader({ f: 'int', data: 'view' }, (x) => ({ f: x[0], value: decodeStoredValue(x[1] as Uint8Array), view: x[1] as Uint8Array }));
+    fc.assert(
+      fc.property(fc.maxSafeInteger(), data, (f, value) => {
+        const bytes = encodeCanonical({ f, data: encodeCanonical(value) });
+        // LMDB's reusable read buffer: a longer buffer whose `length` is the value's size.
+        const buffer = Buffer.alloc(bytes.length + 64, 0xff);
+        buffer.set(bytes);
+        Object.defineProperty(buffer, 'length', { value: bytes.length });
+        const got = readView(buffer)!;
+        expect(got.f).toBe(f);
+        expect(got.value).toEqual(cborgDecode(encodeCanonical(value)));
+        expect(got.view.buffer).toBe(buffer.buffer); // no copy was made
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it('gives up on a record of another layout: a missing, extra or retyped field', () => {
     const base = { exists: true, f: 1, since: -1, data: new Uint8Array([1]), op: 'set', validFrom: 5 };
     const { f: _f, ...missing } = base;

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Tally } from '../../src/store/tally.js';
-import { decodeState, decodeVersion, Projection } from '../../src/store/projection.js';
+import { decodeBlockView, decodeState, decodeVersion, Projection } from '../../src/store/projection.js';
+import { decodeTrusted } from '../../src/core/codec.js';
 import { decodeStored } from '../../src/core/flat-record.js';
 import type { Block, TenantHandle } from '../../src/store/tenant.js';
 import type { BatchOp, IfVersion } from '../../src/store/write-plan.js';
@@ -94,6 +95,8 @@ describe('projection', () => {
             const st = decodeState(value)!;
             expect(st).toEqual(general(value));
             expect(Object.keys(st)).toEqual(Object.keys(general(value)));
+            const { data, ...rest } = st;
+            expect(decodeBlockView(value)).toEqual({ ...rest, value: data.length > 0 ? decodeTrusted(data) : undefined });
           }
           for (const { value } of db.projection.versions.getRange({ start: [tid], end: [tid + 1] })) {
             const v = decodeVersion(value);
