@@ -124,13 +124,13 @@ export class Journal {
   private readonly salts = new SaltPool();
   private readonly commit: GroupCommit<BatchValue<unknown>, AppendResult<unknown>>;
   private projector: Projector | undefined;
-  /** Per-batch tenant heads, valid only while a batch transaction runs. */
+  /** Per-batch tenant heads: reset when each batch begins, meaningful only while its transaction runs. */
   private batchHeads = new Map<number, HeadRecord & { tenant: TenantRecord }>();
   /**
    * Hash of each key's latest event written in the running batch, by tenant,
    * keyspace and key: the next event of the key links to it without a range
-   * read of the key index. Like the heads, it lives only while the batch
-   * transaction runs, so it never outlives what LMDB holds.
+   * read of the key index. Like the heads, it is reset when each batch
+   * begins, so it never outlives the transaction that wrote it.
    */
   private batchKeyHeads = new Map<string, Uint8Array>();
 
@@ -280,22 +280,18 @@ export class Journal {
           if (!isValidTenantName(tenant)) throw new TallyError('bad_request', `invalid tenant name ${JSON.stringify(tenant)}`);
           rec = this.newTenantRecord(tenant, create);
         }
-        const head = this.batchHead(rec);
+        // A new tenant's head joins the batch only once the tenant is inserted: a rejected request leaves
+        // no head under the id it would have had, which the next new tenant of the batch then gets.
+        const head = isNew ? { size: 0, head: ZERO_HASH, time: 0, tenant: rec } : this.batchHead(rec);
         const time = Math.max(this.now(), head.time);
-        let built: ReturnType<typeof build>;
-        try {
-          built = build({ tenant: rec, size: head.size, time });
-          for (const d of built.drafts) this.checkDraft(d);
-        } catch (err) {
-          // A rejected request for a new tenant leaves no tenant behind, so its id goes to the next new tenant
-          // of the batch: the head cached under that id must go too, or that tenant would be signed under this name.
-          if (isNew) this.batchHeads.delete(rec.id);
-          throw err;
-        }
-        const { drafts, extra, after } = built;
+        const { drafts, extra, after } = build({ tenant: rec, size: head.size, time });
+        for (const d of drafts) this.checkDraft(d);
         // From here on a failure is a bug or a storage fault: abort the whole batch, never half a request.
         try {
-          if (isNew) this.insertTenant(rec);
+          if (isNew) {
+            this.insertTenant(rec);
+            this.batchHeads.set(rec.id, head);
+          }
           const events = drafts.map((d) => this.write(rec, head, time, actor, d));
           after?.(events);
           return { tid: rec.id, events, extra };
@@ -320,8 +316,6 @@ export class Journal {
 
   private batchHead(rec: TenantRecord): HeadRecord & { tenant: TenantRecord } {
     let head = this.batchHeads.get(rec.id);
-    // A head cached under another tenant's name would sign this tenant's checkpoint under that name: fail the batch.
-    if (head && head.tenant.name !== rec.name) throw new Error(`batch head of tenant id ${rec.id} is cached for "${head.tenant.name}", not "${rec.name}"`);
     if (!head) {
       const stored = this.storage.heads.get(rec.id);
       head = stored
@@ -427,8 +421,6 @@ export class Journal {
     for (const r of results) {
       if (r.ok && r.value.events.length > 0) r.value.checkpoint = signed.get(r.value.tid)!;
     }
-    this.batchHeads = new Map();
-    this.batchKeyHeads = new Map();
   }
 
   private acknowledge(value: BatchValue<unknown>): AppendResult<unknown> {

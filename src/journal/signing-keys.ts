@@ -86,9 +86,8 @@ export function opensslVerify(publicKey: Uint8Array, message: Uint8Array, signat
 
 /**
  * A {@link NoteSigner} for a raw 32-byte seed: libsodium when its binding
- * loads (a signature in about 40% of OpenSSL's time here, and the journal
- * signs one per committed batch, so it weighs on a lone writer's latency),
- * else node:crypto. Both give noble's bytes (Ed25519 is deterministic).
+ * loads, else node:crypto (see the module's note). Both give noble's bytes
+ * (Ed25519 is deterministic).
  */
 export function nodeSigner(name: string, seed: Uint8Array): NoteSigner {
   if (!sodium) return opensslSigner(name, seed);

@@ -280,15 +280,14 @@ export class Projection implements Projector {
   /** [tid, key] → {@link KeyState} */
   readonly blocks: Database<Uint8Array, BlockKey>;
   /**
-   * The same records, decoded straight from LMDB's read buffer: a range read
-   * through it copies no value before decoding (the decoder copies what it keeps).
+   * The same records as {@link BlockView}s, for reads, decoded straight from
+   * LMDB's read buffer: a range read through it copies no value before
+   * decoding (the decoder copies what it keeps).
    */
-  readonly blockStates: Database<KeyState, BlockKey>;
-  /** The same records as {@link BlockView}s, for reads: each data decoded straight from the read buffer. */
   readonly blockViews: Database<BlockView, BlockKey>;
   /** [tid, key, seq] → key state after that event (without data) */
   readonly versions: Database<Uint8Array, VersionKey>;
-  /** The version records, decoded straight from LMDB's read buffer (see {@link blockStates}). */
+  /** The version records, decoded straight from LMDB's read buffer (see {@link blockViews}). */
   private readonly versionStates: Database<Omit<KeyState, 'data'> & { op: string }, VersionKey>;
   /** [tid, key, epoch, validFrom, seq] → empty: the order of facts (their links are in `versions`) */
   readonly valid: Database<Uint8Array, ValidKey>;
@@ -301,7 +300,6 @@ export class Projection implements Projector {
 
   constructor(storage: Storage) {
     this.blocks = storage.openDB('blocks', 'binary');
-    this.blockStates = storage.openDecoded('blocks', (bytes) => decodeState(bytes)!);
     this.blockViews = storage.openDecoded('blocks', decodeBlockView);
     this.versions = storage.openDB('versions', 'binary');
     this.versionStates = storage.openDecoded('versions', decodeVersion);
