@@ -2,9 +2,9 @@
  * What the benches run of Tally: its compiled build in `dist/`, the code
  * `npm start` serves and importers of the package load, rather than the
  * TypeScript sources through tsx. tsx's transform wraps every function
- * created at run time in a naming helper (esbuild's `keepNames`); in
- * profiles that helper took 4–10% of Tally's time on reads and appends, and
- * it is not in what ships. The bench scripts build first.
+ * created at run time in a naming helper (esbuild's `keepNames`), which
+ * showed up in profiles of Tally's reads and appends and is not in what
+ * ships. The bench scripts build first.
  */
 export { encodeData } from '../dist/core/codec.js';
 export { writeLines } from '../dist/evidence/bundle-file.js';
